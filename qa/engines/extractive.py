@@ -1,0 +1,71 @@
+"""Evidence sentences -> an Answer quoting the best of them, grouped by article, each with its [n] marker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from qa.cite import abstention, make_citation
+from qa.engines.base import Request
+from qa.evidence import ASKS_NUMBER, Evidence
+from qa.types import Answer, Citation
+
+NUMBER = re.compile(r"\d[\d,.]*")
+
+
+class ExtractiveEngine:
+    """Answers with the evidence sentences themselves: fast, needs no model, never paraphrases."""
+
+    name = "extractive"
+
+    def __init__(self, *, max_sentences: int = 3, margin: float = 0.12) -> None:
+        self.max_sentences = max_sentences
+        self.margin = margin  # keep sentences scoring within this of the best one
+
+    def answer(self, request: Request) -> Answer:
+        if not request.verdict.answerable:
+            return abstention(request.question, request.passages, engine=self.name)
+        chosen = self.choose(request.evidence)
+        by_source: dict[str, list[Evidence]] = {}
+        for item in chosen:
+            by_source.setdefault(item.source, []).append(item)
+        citations: list[Citation] = []
+        paragraphs = []
+        for source, items in by_source.items():
+            document = request.documents[source]
+            parts = []
+            for item in sorted(items, key=lambda e: e.start):
+                citation = make_citation(document, item.start, item.end, len(citations) + 1)
+                citations.append(citation)
+                parts.append(f"{_display(citation.quote)} [{citation.marker}]")
+            prefix = f"According to “{_short(document.title)}”: " if len(by_source) > 1 else ""
+            paragraphs.append(prefix + " ".join(parts))
+        if len(by_source) > 1 and ASKS_NUMBER.search(request.question) and _figures_differ(by_source):
+            paragraphs.insert(0, "The articles give different figures:")
+        return Answer(request.question, "\n\n".join(paragraphs), False, tuple(citations), request.passages,
+                      engine=self.name)
+
+    def stream(self, request: Request) -> Iterator[str | Answer]:
+        answer = self.answer(request)
+        yield answer.text
+        yield answer
+
+    def choose(self, evidence: list[Evidence]) -> list[Evidence]:
+        if not evidence:
+            return []
+        floor = evidence[0].score - self.margin
+        return [e for e in evidence[: self.max_sentences] if e.score >= floor]
+
+
+def _display(quote: str) -> str:
+    """The quote on one line (a quote may span a soft line break); the citation keeps the exact text."""
+    return " ".join(quote.split())
+
+
+def _short(title: str, limit: int = 80) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def _figures_differ(by_source: dict[str, list[Evidence]]) -> bool:
+    figures = [{n.rstrip(".,") for e in items for n in NUMBER.findall(e.text)} for items in by_source.values()]
+    return len({frozenset(f) for f in figures if f}) > 1

@@ -1,0 +1,60 @@
+"""Exceptions raised by the library. Every message says what went wrong, where, and what to do.
+
+    QAError
+    ├── InvalidQuestion      empty, too long or unusable question
+    ├── CorpusError          corpus folder missing or unreadable
+    │   └── EmptyCorpus      no readable article in the folder
+    ├── IndexProblem         base of index problems
+    │   ├── IndexNotFound    no index at the path
+    │   ├── IndexMismatch    built with other settings, or stale
+    │   └── IndexCorrupt     files unreadable or inconsistent
+    ├── MissingDependency    an optional package is not installed
+    ├── ModelError           a model file is missing, truncated or has the wrong hash
+    └── LLMError             the language model failed, timed out or is unreachable
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class InvalidQuestion(QAError):
+    pass
+
+
+class CorpusError(QAError):
+    pass
+
+
+class EmptyCorpus(CorpusError):
+    pass
+
+
+class IndexProblem(QAError):
+    pass
+
+
+class IndexNotFound(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    pass
+
+
+class IndexCorrupt(IndexProblem):
+    pass
+
+
+class MissingDependency(QAError):
+    pass
+
+
+class ModelError(QAError):
+    pass
+
+
+class LLMError(QAError):
+    pass

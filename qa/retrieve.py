@@ -1,0 +1,124 @@
+"""Question -> ranked chunks: dense (FAISS) and lexical (BM25) retrieval fused by reciprocal rank.
+
+`HybridRetriever` is a LangChain `BaseRetriever`, so it plugs into any LangChain chain; its `Document`s carry
+`source`, `start`, `end` and `chunk_id` in their metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import bm25s
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from qa.config import Settings
+from qa.embed import SentenceEmbedder
+from qa.store import Index
+from qa.types import Passage
+
+logger = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    chunk_id: int
+    score: float  # fused reciprocal-rank score
+    dense: float  # cosine similarity of question and chunk
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    query: str
+    query_vector: np.ndarray
+    hits: list[Hit]
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased word tokens without English stop words (bm25s's tokenizer)."""
+    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)  # type: ignore[no-any-return]
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 retrieval over an `Index`, fused with reciprocal-rank fusion."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Index
+    embedder: SentenceEmbedder
+    settings: Settings
+    bm25: Any = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(tokenize([chunk.text for chunk in self.index.chunks]), show_progress=False)
+
+    def retrieve(self, query: str, *, k: int | None = None) -> Retrieval:
+        """The top `k` chunks for `query` with their scores, plus the query vector for later stages."""
+        k = k or self.settings.k
+        query_vector = self.embedder.embed([query])[0]
+        dense = self._dense(query_vector)
+        lexical = self._lexical(query)
+        fused = self._fuse(dense, lexical)
+        similarity = self._similarities(query_vector, [chunk_id for chunk_id, _ in fused[:k]])
+        hits = [
+            Hit(chunk_id, score, similarity[chunk_id], _rank(dense, chunk_id), _rank(lexical, chunk_id))
+            for chunk_id, score in fused[:k]
+        ]
+        return Retrieval(query, query_vector, hits)
+
+    def passages(self, retrieval: Retrieval) -> list[Passage]:
+        chunks = self.index.chunks
+        return [Passage(chunks[h.chunk_id].source, chunks[h.chunk_id].start, chunks[h.chunk_id].end,
+                        chunks[h.chunk_id].text, round(h.score, 6)) for h in retrieval.hits]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        retrieval = self.retrieve(query)
+        return [
+            LCDocument(
+                page_content=passage.text,
+                metadata={"source": passage.source, "start": passage.start, "end": passage.end,
+                          "chunk_id": hit.chunk_id, "score": passage.score, "dense": hit.dense},
+            )
+            for passage, hit in zip(self.passages(retrieval), retrieval.hits, strict=True)
+        ]
+
+    def _dense(self, query_vector: np.ndarray) -> list[int]:
+        count = min(self.settings.fetch_k, len(self.index.chunks))
+        _, ids = self.index.chunk_vectors.search(query_vector[None, :], count)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    def _lexical(self, query: str) -> list[int]:
+        tokens = [t for t in tokenize([query])[0] if t in self.bm25.vocab_dict]
+        if not tokens:
+            return []
+        count = min(self.settings.fetch_k, len(self.index.chunks))
+        ids, scores = self.bm25.retrieve([tokens], k=count, show_progress=False)
+        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def _fuse(self, *rankings: list[int]) -> list[tuple[int, float]]:
+        """Reciprocal-rank fusion; each ranking's top `keep_top` stay ahead of everything else.
+
+        subtle: plain RRF buries a chunk one retriever ranks first and the other ranks very low.
+        """
+        scores: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, chunk_id in enumerate(ranking):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+        protected = {chunk_id for ranking in rankings for chunk_id in ranking[: self.settings.keep_top]}
+        return sorted(scores.items(), key=lambda item: (item[0] not in protected, -item[1], item[0]))
+
+    def _similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+        return {i: float(self.index.chunk_vectors.reconstruct(i) @ query_vector) for i in chunk_ids}
+
+
+def _rank(ranking: list[int], chunk_id: int) -> int | None:
+    return ranking.index(chunk_id) if chunk_id in ranking else None

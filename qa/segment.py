@@ -1,0 +1,80 @@
+"""Document -> list[Sentence]: sentence spans with exact offsets, boilerplate excluded.
+
+Lines are segmented one at a time with pysbd; each span is checked against the text, trimmed of whitespace and
+list markers, and classed as a citable sentence or a heading (a short line without closing punctuation).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from qa.types import Document, Sentence
+
+LIST_MARKER = re.compile(r"[\s\u00a0]*(?:[•●▪◦·*\-–—]|\(?\d{1,2}[.)])[\s\u00a0]+")
+LINE = re.compile(r"[^\n]+")
+CLOSING = ("」", "”", "’", '"', "'", ")", "]", " ", "\u00a0")
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> object:
+    import pysbd  # noqa: PLC0415 - pysbd compiles many regexes; load once, on first use
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def split_sentences(document: Document) -> list[Sentence]:
+    """Sentences and headings of `document`, in order, outside its skipped ranges."""
+    from qa.corpus import dominant_script  # noqa: PLC0415 - same layer, avoids a module cycle at import
+
+    text = document.text
+    main_script = dominant_script(text)
+    sentences: list[Sentence] = []
+    for line in LINE.finditer(text):
+        for start, end in _line_spans(text, line.start(), line.end()):
+            if _overlaps(document.skipped, start, end) or dominant_script(text[start:end]) != main_script:
+                continue
+            listed = LIST_MARKER.match(text, line.start()) is not None
+            kind = "sentence" if listed or _is_sentence(text[start:end]) else "heading"
+            sentences.append(Sentence(document.source, start, end, kind))
+    return sentences
+
+
+def _line_spans(text: str, line_start: int, line_end: int) -> list[tuple[int, int]]:
+    line = text[line_start:line_end]
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in _segmenter().segment(line):  # type: ignore[attr-defined]
+        start, end = piece.start, piece.end
+        if line[start:end] != piece.sent:  # pysbd's spans can drift on repeated text: locate it ourselves
+            start = line.find(piece.sent, cursor)
+            if start < 0:
+                continue
+            end = start + len(piece.sent)
+        cursor = end
+        marker = LIST_MARKER.match(line, start) if not line[:start].strip() else None
+        if marker:
+            start = marker.end()
+        span = _trim(line, start, end)
+        if span:
+            spans.append((line_start + span[0], line_start + span[1]))
+    return spans
+
+
+def _trim(line: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and line[start].isspace():
+        start += 1
+    while end > start and line[end - 1].isspace():
+        end -= 1
+    if not any(char.isalnum() for char in line[start:end]):
+        return None
+    return start, end
+
+
+def _is_sentence(span: str) -> bool:
+    body = span.rstrip("".join(CLOSING))
+    return body.endswith((".", "!", "?", "…", ":", ";")) or len(span.split()) >= 16
+
+
+def _overlaps(ranges: tuple[tuple[int, int, str], ...], start: int, end: int) -> bool:
+    return any(start < range_end and range_start < end for range_start, range_end, _ in ranges)

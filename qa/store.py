@@ -1,0 +1,284 @@
+"""Corpus -> on-disk index (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
+
+Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
+Nothing is pickled: JSON for records, FAISS's own writer for vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from qa.chunk import ENCODING, chunk_document
+from qa.config import Settings
+from qa.corpus import load_corpus
+from qa.embed import SentenceEmbedder
+from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
+from qa.segment import split_sentences
+from qa.types import Chunk, Document, Sentence
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Index:
+    """A loaded index: records plus the two vector indexes (chunks and sentences)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    chunk_vectors: Any  # faiss.Index
+    sentence_vectors: Any  # faiss.Index
+
+    def text(self, item: Sentence | Chunk) -> str:
+        return self.documents[item.source].text[item.start : item.end]
+
+
+def build_index(
+    settings: Settings,
+    *,
+    documents: Sequence[Document] | None = None,
+    embedder: SentenceEmbedder | None = None,
+    progress: Progress | None = None,
+) -> Index:
+    """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
+    texts not already indexed there."""
+    started = time.perf_counter()
+    documents = documents if documents is not None else load_corpus(settings.corpus_dir)
+    sentences, chunks = _segment(documents, settings)
+    cached = _cached_vectors(settings)
+    texts = [_slice(documents, c) for c in chunks] + [_slice(documents, s) for s in sentences]
+    vectors = _embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
+    chunk_index = _vector_index(vectors[: len(chunks)], settings)
+    sentence_index = _vector_index(vectors[len(chunks) :], settings)
+    manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
+    _write_atomically(settings.index_dir, manifest, documents, sentences, chunks, chunk_index, sentence_index)
+    logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
+    return load_index(settings.index_dir, settings)
+
+
+def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
+    """Load and check an index; raise IndexNotFound, IndexCorrupt or IndexMismatch with the fix."""
+    manifest_path = index_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise IndexNotFound(f"No index at {index_dir}: build one with `qa index --index-dir {index_dir}`.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", _document)}
+        sentences = list(_read_jsonl(index_dir / "sentences.jsonl", lambda r: Sentence(**r)))
+        chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
+        chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
+        sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is unreadable ({exc}): rebuild it with `qa index`.") from exc
+    index = Index(index_dir, manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
+    _check_consistent(index)
+    if settings is not None:
+        check_compatible(manifest, settings)
+    return index
+
+
+def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
+    """Raise IndexMismatch when the index was built with other settings than `settings`."""
+    wanted = {
+        "format_version": FORMAT_VERSION,
+        "embed_model": settings.embed_model,
+        "chunk_tokens": settings.chunk_tokens,
+        "overlap_tokens": settings.overlap_tokens,
+    }
+    for key, value in wanted.items():
+        if manifest.get(key) != value:
+            raise IndexMismatch(
+                f"Index at {settings.index_dir} was built with {key}={manifest.get(key)!r}, but the settings ask for "
+                f"{value!r}: rebuild it with `qa index`."
+            )
+
+
+def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
+    """Sources added, changed or removed since the index was built."""
+    current = {d.source: d.sha256 for d in documents}
+    indexed = {source: doc.sha256 for source, doc in index.documents.items()}
+    return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
+
+
+def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    for document in documents:
+        found = split_sentences(document)
+        chunks += chunk_document(document, found, chunk_tokens=settings.chunk_tokens,
+                                 overlap_tokens=settings.overlap_tokens, first_id=len(chunks),
+                                 first_sentence_id=len(sentences))
+        sentences += found
+    if not chunks:
+        raise QAError(f"No text to index in {settings.corpus_dir}: every article is empty or boilerplate.")
+    return sentences, chunks
+
+
+def _slice(documents: Sequence[Document], item: Sentence | Chunk) -> str:
+    for document in documents:
+        if document.source == item.source:
+            return document.text[item.start : item.end]
+    raise KeyError(item.source)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
+    """Vectors of the texts already in the index at settings.index_dir, keyed by text hash."""
+    try:
+        old = load_index(settings.index_dir, settings)
+    except QAError:
+        return {}
+    cached: dict[str, np.ndarray] = {}
+    for items, vectors in ((old.chunks, old.chunk_vectors), (old.sentences, old.sentence_vectors)):
+        if len(items):
+            matrix = vectors.reconstruct_n(0, len(items))
+            cached.update({_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
+    return cached
+
+
+def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], SentenceEmbedder],
+                   progress: Progress | None) -> np.ndarray:
+    """Vectors for `texts`, computed only for those not in `cached` (the model loads only if needed)."""
+    keys = [_digest(text) for text in texts]
+    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cached}.items())
+    logger.info("Embedding %d new texts, reusing %d", len(missing), len(texts) - len(missing))
+    if progress:
+        progress(0, len(missing))
+    if missing:
+        fresh = embedder().embed([text for _, text in missing], progress=progress)
+        cached = {**cached, **{key: fresh[i] for i, (key, _) in enumerate(missing)}}
+    dim = len(next(iter(cached.values())))
+    matrix = np.zeros((len(texts), dim), dtype="float32")
+    for row, key in enumerate(keys):
+        matrix[row] = cached[key]
+    return matrix
+
+
+def _vector_index(vectors: np.ndarray, settings: Settings) -> Any:
+    dim = vectors.shape[1]
+    if len(vectors) > settings.approx_index_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    return index
+
+
+def _manifest(documents: Sequence[Document], sentences: Sequence[Sentence], chunks: Sequence[Chunk], dim: int,
+              settings: Settings, seconds: float) -> dict[str, Any]:
+    per_doc = {d.source: {"sha256": d.sha256, "chars": len(d.text),
+                          "chunks": sum(1 for c in chunks if c.source == d.source)} for d in documents}
+    return {
+        "format_version": FORMAT_VERSION,
+        "embed_model": settings.embed_model,
+        "dim": dim,
+        "tokenizer": ENCODING,
+        "chunk_tokens": settings.chunk_tokens,
+        "overlap_tokens": settings.overlap_tokens,
+        "vector_index": "hnsw" if len(chunks) > settings.approx_index_above else "flat",
+        "corpus_dir": str(settings.corpus_dir),
+        "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
+        "documents": per_doc,
+        "build_seconds": round(seconds, 3),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _write_atomically(target: Path, manifest: dict[str, Any], documents: Sequence[Document],
+                      sentences: Sequence[Sentence], chunks: Sequence[Chunk], chunk_index: Any,
+                      sentence_index: Any) -> None:
+    """Write every file into a fresh folder beside `target`, then swap it in with renames."""
+    if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
+        raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
+        _write_jsonl(staging / "sentences.jsonl", (asdict(s) for s in sentences))
+        _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
+        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
+        faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        _swap(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap(staging: Path, target: Path) -> None:
+    retired = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _document_record(document: Document) -> dict[str, Any]:
+    record = asdict(document)
+    record["skipped"] = [list(r) for r in document.skipped]
+    return record
+
+
+def _document(record: dict[str, Any]) -> Document:
+    record["skipped"] = tuple(tuple(r) for r in record["skipped"])
+    return Document(**record)
+
+
+def _chunk(record: dict[str, Any]) -> Chunk:
+    record["sentence_ids"] = tuple(record["sentence_ids"])
+    return Chunk(**record)
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path, make: Callable[[dict[str, Any]], Any]) -> Iterable[Any]:
+    with path.open(encoding="utf-8") as handle:
+        return [make(json.loads(line)) for line in handle if line.strip()]
+
+
+def _check_consistent(index: Index) -> None:
+    problems = []
+    if index.chunk_vectors.ntotal != len(index.chunks):
+        problems.append(f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks")
+    if index.sentence_vectors.ntotal != len(index.sentences):
+        problems.append(f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, "
+                        f"for {len(index.sentences)} sentences")
+    for doc in index.documents.values():
+        if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
+            problems.append(f"text of {doc.source} does not match its hash")
+    for item in [*index.chunks, *index.sentences]:
+        doc = index.documents.get(item.source)
+        if doc is None or not 0 <= item.start < item.end <= len(doc.text):
+            problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
+            break
+    if any(c.text != index.text(c) for c in index.chunks):
+        problems.append("a chunk's text differs from its document slice")
+    if problems:
+        raise IndexCorrupt(f"Index at {index.path} is inconsistent ({problems[0]}): rebuild it with `qa index`.")

@@ -1,0 +1,75 @@
+"""Result and record types shared by every stage: documents, sentences, chunks, passages, citations, answers.
+
+Offsets are Python string offsets into a document's original text (decoded as UTF-8, never normalised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    source: str  # file name relative to the corpus root (plus "#id" for a JSONL line)
+    text: str  # the original text, exactly as read
+    title: str
+    sha256: str  # of `text` encoded as UTF-8
+    skipped: tuple[tuple[int, int, str], ...] = ()  # boilerplate ranges (start, end, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    source: str
+    start: int
+    end: int
+    kind: str  # "sentence" (citable) or "heading" (kept for context, never cited)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: int
+    source: str
+    start: int
+    end: int
+    text: str  # == document.text[start:end]
+    sentence_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    source: str  # file name relative to the corpus root
+    start: int  # offsets into the original text: text[start:end]
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    marker: int  # the [n] printed in the answer
+    source: str
+    start: int
+    end: int
+    quote: str  # always == original_text[start:end]
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceCheck:
+    """Why one sentence of a generated answer was kept or dropped."""
+
+    sentence: str
+    kept: bool
+    reason: str
+    markers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    engine: str = "extractive"
+    checks: tuple[SentenceCheck, ...] = ()
