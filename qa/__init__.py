@@ -12,7 +12,7 @@ import logging
 from qa.api import Assistant
 from qa.config import Settings
 from qa.errors import InvalidQuestion, MissingDependency, QAError
-from qa.types import Answer, Citation, Document, Passage, SentenceCheck
+from qa.types import Answer, Citation, Document, Passage, SentenceCheck, answer_record
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -35,5 +35,6 @@ __all__ = [
     "QAError",
     "SentenceCheck",
     "Settings",
+    "answer_record",
     "ask",
 ]

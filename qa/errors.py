@@ -10,6 +10,7 @@
     │   └── IndexCorrupt     files unreadable or inconsistent
     ├── MissingDependency    an optional package is not installed
     ├── ModelError           a model file is missing, truncated or has the wrong hash
+    ├── EvalSetError         the evaluation question set or thresholds file is malformed
     └── LLMError             the language model failed, timed out or is unreachable
 """
 
@@ -57,4 +58,8 @@ class ModelError(QAError):
 
 
 class LLMError(QAError):
+    pass
+
+
+class EvalSetError(QAError):
     pass

@@ -26,8 +26,15 @@ QUESTION_WORDS = frozenset(
 )
 NUMBER = re.compile(r"\d")
 MONTHS = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b", re.IGNORECASE)
-ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|old)|what (?:number|percentage|share|amount|figure|toll)"
-                         r"|death toll|how large)\b", re.IGNORECASE)
+ASKS_NUMBER = re.compile(r"\b(?:how (?:many|much|long|old|large|big)|(?:number|percentage|share|amount|figure|value"
+                         r"|tonnage|cost|size|toll|count) of|death toll)\b", re.IGNORECASE)
+YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
+QUANTITY = re.compile(r"(?<![\w.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*(?!\w)")
+DATE_NUMBER = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+                         r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*", re.IGNORECASE)
+NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][\w’'-]+)+")
+ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
+ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
 ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
 
 
@@ -69,6 +76,12 @@ class EvidencePicker:
         self.index = index
         self.settings = settings
         self.sentence_terms = [terms(index.text(s)) for s in index.sentences]
+        # Terms of a whole article (its title included): partial credit for naming the right article.
+        self.document_terms: dict[str, set[str]] = {
+            source: terms(doc.title).union(*(t for s, t in zip(index.sentences, self.sentence_terms, strict=True)
+                                             if s.source == source))
+            for source, doc in index.documents.items()
+        }
         frequency: Counter[str] = Counter(t for found in self.sentence_terms for t in found)
         total = max(len(index.sentences), 1)
         self.idf = {t: math.log(1 + total / n) for t, n in frequency.items()}
@@ -83,7 +96,7 @@ class EvidencePicker:
         for row, sentence_id in enumerate(candidates):
             sentence = self.index.sentences[sentence_id]
             dense = float(vectors[row] @ retrieval.query_vector) if vectors is not None else 0.0
-            coverage = self.coverage(wanted, self.sentence_terms[sentence_id])
+            coverage = self.coverage(wanted, self.sentence_terms[sentence_id], self.document_terms[sentence.source])
             score = 0.5 * dense + 0.5 * coverage
             scored.append(Evidence(sentence_id, sentence.source, sentence.start, sentence.end,
                                    self.index.text(sentence), round(score, 4), round(dense, 4), round(coverage, 4)))
@@ -92,12 +105,13 @@ class EvidencePicker:
         unique = [e for e in scored if not (e.text in seen or seen.add(e.text))]  # type: ignore[func-returns-value]
         return unique[:limit]
 
-    def coverage(self, wanted: set[str], found: set[str]) -> float:
-        """IDF-weighted share of the question's terms present in `found`."""
+    def coverage(self, wanted: set[str], found: set[str], context: set[str] = frozenset()) -> float:  # type: ignore[assignment]
+        """IDF-weighted share of the question's terms present in `found` (half credit for those only in `context`)."""
         if not wanted:
             return 0.0
         weights = {t: self.idf.get(t, self.unknown_idf) for t in wanted}
-        return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
+        credit = sum(w if t in found else 0.5 * w if t in context else 0.0 for t, w in weights.items())
+        return credit / sum(weights.values())
 
     def judge(self, question: str, evidence: list[Evidence]) -> Verdict:
         """Whether `evidence` answers `question` (the abstention rule; thresholds live in Settings)."""
@@ -109,12 +123,28 @@ class EvidencePicker:
             return Verdict(False, f"best evidence scores {best.score:.2f} < {settings.min_evidence_score:.2f}")
         if best.dense < settings.min_dense_score:
             return Verdict(False, f"best evidence similarity {best.dense:.2f} < {settings.min_dense_score:.2f}")
-        joint = self.coverage(terms(question), set().union(*(self.sentence_terms[e.sentence_id] for e in evidence)))
+        top = evidence[: settings.evidence_sentences]
+        joint = self.coverage(terms(question), set().union(*(self.sentence_terms[e.sentence_id] for e in top)),
+                              set().union(*(self.document_terms[e.source] for e in top)))
         if joint < settings.min_coverage:
             return Verdict(False, f"evidence covers {joint:.0%} of the question's terms")
-        texts = " ".join(e.text for e in evidence)
+        return self._answer_type(question, top)
+
+    def _answer_type(self, question: str, top: list[Evidence]) -> Verdict:
+        """What the question asks for (a count, a year, a date) must be in the evidence."""
+        texts = " ".join(e.text for e in top)
+        wanted_terms = terms(question)
+        # Sentences on the question's subject, not merely near it, must hold what is asked for.
+        relevant = [e for e in top if self.coverage(wanted_terms, self.sentence_terms[e.sentence_id]) >= 0.2]
+        if ASKS_NUMBER.search(question) and not any(_has_quantity(e.text) for e in relevant):
+            return Verdict(False, "the question asks for a quantity and no relevant evidence sentence gives one")
+        if ASKS_PERSON.search(question) and not NAME.search(question[3:]):
+            if not any(NAME.search(e.text[1:]) for e in relevant):
+                return Verdict(False, "the question asks who, and the evidence names nobody")
         if ASKS_NUMBER.search(question) and not NUMBER.search(texts):
             return Verdict(False, "the question asks for a number and the evidence holds none")
+        if ASKS_YEAR.search(question) and not YEAR.search(texts):
+            return Verdict(False, "the question asks for a year and the evidence holds none")
         if ASKS_DATE.search(question) and not (NUMBER.search(texts) or MONTHS.search(texts)):
             return Verdict(False, "the question asks for a date and the evidence holds none")
         return Verdict(True, "evidence is strong enough")
@@ -127,3 +157,8 @@ class EvidencePicker:
         _, nearest = self.index.sentence_vectors.search(retrieval.query_vector[None, :], count)
         ids.update(dict.fromkeys(int(i) for i in nearest[0] if i >= 0))
         return [i for i in ids if self.index.sentences[i].kind == "sentence"]
+
+
+def _has_quantity(text: str) -> bool:
+    """A number that is not a year or the day of a date ("85 people", "10,000 US dollars")."""
+    return QUANTITY.search(DATE_NUMBER.sub(" ", text)) is not None

@@ -65,8 +65,8 @@ class HybridRetriever(BaseRetriever):
         """The top `k` chunks for `query` with their scores, plus the query vector for later stages."""
         k = k or self.settings.k
         query_vector = self.embedder.embed([query])[0]
-        dense = self._dense(query_vector)
-        lexical = self._lexical(query)
+        dense = self._dense(query_vector) if self.settings.retrieval != "lexical" else []
+        lexical = self._lexical(query) if self.settings.retrieval != "dense" else []
         fused = self._fuse(dense, lexical)
         similarity = self._similarities(query_vector, [chunk_id for chunk_id, _ in fused[:k]])
         hits = [

@@ -35,7 +35,9 @@ def split_sentences(document: Document) -> list[Sentence]:
             if _overlaps(document.skipped, start, end) or dominant_script(text[start:end]) != main_script:
                 continue
             listed = LIST_MARKER.match(text, line.start()) is not None
-            kind = "sentence" if listed or _is_sentence(text[start:end]) else "heading"
+            whole_line = text[line.start() : line.end()].strip() == text[start:end]
+            headline = whole_line and not text[start:end].endswith(".") and _is_title_case(text[start:end])
+            kind = "sentence" if listed or (_is_sentence(text[start:end]) and not headline) else "heading"
             sentences.append(Sentence(document.source, start, end, kind))
     return sentences
 
@@ -74,6 +76,12 @@ def _trim(line: str, start: int, end: int) -> tuple[int, int] | None:
 def _is_sentence(span: str) -> bool:
     body = span.rstrip("".join(CLOSING))
     return body.endswith((".", "!", "?", "…", ":", ";")) or len(span.split()) >= 16
+
+
+def _is_title_case(span: str) -> bool:
+    """Headline style: most longer words capitalised ("Will Xi Jinping Lose Face?")."""
+    words = [w for w in span.split() if len(w) > 3 and w[0].isalpha()]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
 
 
 def _overlaps(ranges: tuple[tuple[int, int, str], ...], start: int, end: int) -> bool:

@@ -5,7 +5,8 @@ Offsets are Python string offsets into a document's original text (decoded as UT
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +74,16 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     engine: str = "extractive"
     checks: tuple[SentenceCheck, ...] = ()
+
+
+def answer_record(answer: Answer) -> dict[str, Any]:
+    """The JSON contract of `qa ask --json` (also returned by the web page's API)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "citations": [asdict(c) for c in answer.citations],
+        "passages": [{"source": p.source, "start": p.start, "end": p.end, "score": p.score} for p in answer.passages],
+        "timings_ms": answer.timings_ms,
+        "engine": answer.engine,
+    }

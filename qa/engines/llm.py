@@ -1,0 +1,189 @@
+"""Request -> Answer written by a chat model from numbered evidence sentences, verified sentence by sentence.
+
+The chain is LangChain's: ChatPromptTemplate (prompts/answer.txt) | chat model | StrOutputParser. The fixed
+instructions come first, so llama.cpp reuses their KV cache from one question to the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable
+
+from qa.cite import MARKER, abstention, make_citation
+from qa.config import Settings
+from qa.engines.base import Engine, Request
+from qa.engines.chat_models import ChatModelFactory, chat_model_factory
+from qa.engines.extractive import ExtractiveEngine
+from qa.errors import LLMError, QAError
+from qa.evidence import Evidence
+from qa.templates import load_prompt
+from qa.types import Answer, Document
+from qa.verify import Cited, verify
+
+logger = logging.getLogger(__name__)
+
+SECTION = re.compile(r"^=== (system|user) ===\n", re.MULTILINE)
+MIN_SIMILARITY = 0.35  # sentence vs cited evidence (MiniLM cosine); paraphrases score well above
+REWRITE_TOKENS = 48
+
+
+def chat_prompt(name: str) -> ChatPromptTemplate:
+    """prompts/<name>.txt, split at its `=== system ===` / `=== user ===` lines, as a chat prompt template."""
+    parts = SECTION.split(load_prompt(name))
+    messages = [(role, text.strip()) for role, text in zip(parts[1::2], parts[2::2], strict=True)]
+    if not messages or parts[0].strip():
+        raise QAError(f"Prompt template {name!r} must be `=== system ===` and `=== user ===` sections.")
+    return ChatPromptTemplate.from_messages(messages)
+
+
+def render_evidence(evidence: Sequence[Evidence], documents: Mapping[str, Document]) -> str:
+    """`[n] (article title) sentence` lines, best evidence first."""
+    return "\n".join(f"[{n}] ({_short(documents[e.source].title)}) {' '.join(e.text.split())}"
+                     for n, e in enumerate(evidence, start=1))
+
+
+def make_llm_engine(settings: Settings, *, embedder: Embeddings | None) -> LLMEngine:
+    """The configured LLM engine; raises MissingDependency or ModelError (naming the fix) if unusable."""
+    factory, label = chat_model_factory(settings)
+    return LLMEngine(factory, settings=settings, embedder=embedder, label=label)
+
+
+class LLMEngine:
+    """Fluent answers from a chat model; only sentences that cite and match their evidence survive."""
+
+    name = "llm"
+
+    def __init__(self, model: BaseChatModel | ChatModelFactory, *, settings: Settings,
+                 embedder: Embeddings | None, fallback: Engine | None = None, max_evidence: int = 6,
+                 min_similarity: float = MIN_SIMILARITY, label: str = "chat model") -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.fallback = fallback or ExtractiveEngine(max_sentences=settings.evidence_sentences)
+        self.max_evidence = max_evidence
+        self.min_similarity = min_similarity
+        self.label = label
+        self._model: BaseChatModel | None = model if isinstance(model, BaseChatModel) else None
+        self._factory: ChatModelFactory | None = None if isinstance(model, BaseChatModel) else model
+        self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
+        self._answer_prompt = chat_prompt("answer")
+        self._rewrite_prompt = chat_prompt("rewrite")
+
+    def answer(self, request: Request) -> Answer:
+        answer: Answer | None = None
+        for item in self.stream(request):
+            if isinstance(item, Answer):
+                answer = item
+        if answer is None:  # pragma: no cover - stream always ends with an Answer
+            raise LLMError("The LLM engine produced no answer.")
+        return answer
+
+    def stream(self, request: Request) -> Iterator[str | Answer]:
+        if not request.verdict.answerable:
+            yield abstention(request.question, request.passages, engine=self.name)
+            return
+        evidence = request.evidence[: self.max_evidence]
+        inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
+        pieces: list[str] = []
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        for piece in self._generate(self._answer_prompt, inputs, self.settings.llm_max_tokens):
+            timings.setdefault("first_token_ms", _ms(started))
+            pieces.append(piece)
+            yield piece
+        timings["generate_ms"] = _ms(started)
+        yield self._verified(request, evidence, "".join(pieces), timings)
+
+    def rewrite(self, question: str, history: Sequence[Mapping[str, str]]) -> str | None:
+        """A follow-up rewritten as a standalone question, or None when the model's reply is unusable."""
+        turns = [f"{t.get('role', 'user').title()}: {_plain(t.get('content', ''))[:300]}"
+                 for t in history[-4:]]
+        inputs = {"history": "\n".join(turns), "question": question}
+        reply = "".join(self._generate(self._rewrite_prompt, inputs, REWRITE_TOKENS)).strip()
+        line = reply.splitlines()[0].strip().strip('"“”') if reply else ""
+        line = re.sub(r"^(?:standalone question:\s*)", "", line, flags=re.IGNORECASE)
+        if not 3 <= len(line) <= 300:
+            logger.info("Ignored the rewrite %r of follow-up %r", reply, question)
+            return None
+        logger.info("Rewrote follow-up %r as %r", question, line)
+        return line
+
+    def chat_model(self) -> BaseChatModel:
+        """The chat model, built on first use (call while holding the lock)."""
+        if self._model is None and self._factory is not None:
+            self._model = self._factory()
+        if self._model is None:  # pragma: no cover - the constructor sets one of the two
+            raise LLMError("The LLM engine has no chat model.")
+        return self._model
+
+    def _generate(self, prompt: ChatPromptTemplate, inputs: dict[str, str], max_tokens: int) -> Iterator[str]:
+        """Stream the chain's text, stopping at `max_tokens` pieces or after settings.llm_timeout_s."""
+        deadline = time.monotonic() + self.settings.llm_timeout_s
+        with self._lock:
+            chain: Runnable[dict[str, str], str] = prompt | self.chat_model() | StrOutputParser()
+            stream = chain.stream(inputs)
+            try:
+                for count, piece in enumerate(_guarded(stream, self.label), start=1):
+                    yield piece
+                    if count >= max_tokens or time.monotonic() > deadline:
+                        logger.warning("Stopped %s after %d pieces / %.0f s (the bound)", self.label, count,
+                                       self.settings.llm_timeout_s)
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # stops llama.cpp generating, or closes the HTTP stream
+
+    def _verified(self, request: Request, evidence: list[Evidence], output: str,
+                  timings: dict[str, float]) -> Answer:
+        started = time.perf_counter()
+        cited = [Cited(e.text, request.documents[e.source].title) for e in evidence]
+        result = verify(output, cited, question=request.question, embedder=self.embedder,
+                        min_similarity=self.min_similarity)
+        timings["verify_ms"] = _ms(started)
+        if result.refused:
+            logger.info("The model found no answer in the evidence for %r", request.question)
+            return dataclasses.replace(abstention(request.question, request.passages, engine=self.name,
+                                                  checks=result.checks), timings_ms=timings)
+        if not result.markers:
+            logger.info("No generated sentence survived verification; answering extractively")
+            fallback = self.fallback.answer(request)
+            return dataclasses.replace(fallback, engine=f"{self.name}→{fallback.engine}",
+                                       checks=result.checks, timings_ms=timings)
+        citations = tuple(make_citation(request.documents[evidence[m - 1].source], evidence[m - 1].start,
+                                        evidence[m - 1].end, m) for m in sorted(result.markers))
+        return Answer(request.question, result.text, False, citations, request.passages, timings,
+                      engine=self.name, checks=result.checks)
+
+
+def _guarded(stream: Iterator[str], label: str) -> Iterator[str]:
+    """Re-raise whatever the backend throws (HTTP errors, timeouts, llama.cpp failures) as LLMError."""
+    try:
+        yield from stream
+    except QAError:
+        raise
+    except Exception as exc:  # the backends raise many unrelated types; all mean "the model failed"
+        raise LLMError(f"The language model ({label}) failed: {type(exc).__name__}: {exc}. Check that the "
+                       "server is running and reachable (QA_LLM_BASE_URL), or use --engine extractive."
+                       ) from exc
+
+
+def _plain(text: str) -> str:
+    return " ".join(MARKER.sub("", text).split())
+
+
+def _short(title: str, limit: int = 60) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)

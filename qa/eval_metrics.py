@@ -1,0 +1,209 @@
+"""Answers + retrieved passages -> scored `Record`s -> summary metrics (pure functions, no models).
+
+Matching rules (character spans, same source only):
+- a gold span is *retrieved* by a passage that covers at least half of the gold span's characters, so a chunk
+  boundary cutting a sentence does not hide it, but a chunk touching its last word does not count;
+- a citation *cites* a gold span when the two share at least one character (citations are sentences, gold
+  quotes are sentences or parts of one);
+- a citation is *precise* (ALCE-style) when it cites a gold span or, for a question with keywords, holds one;
+- an answer is *correct* when it does not abstain and holds every keyword (ignoring case, spacing and
+  quote style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa.evaluation import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
+from qa.types import Answer, Citation, Document, Passage
+
+RECALL_AT = (1, 3, 5, 10)
+RETRIEVED_SHARE = 0.5  # share of a gold span a passage must cover to retrieve it
+QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One question answered by one configuration, scored."""
+
+    configuration: str
+    id: str
+    type: str
+    split: str
+    question: str
+    answer: str
+    abstained: bool
+    success: bool  # answerable: correct; unanswerable: abstained; false premise: corrected
+    missing_keywords: tuple[str, ...]  # keywords the answer lacks (all of them when it abstained)
+    retrieved_ranks: tuple[int | None, ...]  # per gold span: 1-based rank of the first passage retrieving it
+    reciprocal_rank: float | None  # None when the question has no gold span
+    citations: int
+    valid_citations: int
+    precise_citations: int
+    cited_share: float | None  # share of gold spans cited; None when there is none
+    citation_chars: int
+    latency_ms: float
+    ttft_ms: float | None
+    error: str | None = None
+
+
+def normalize_text(text: str) -> str:
+    """Case-folded, straight quotes, single spaces: the form keywords are matched in."""
+    return " ".join(text.translate(QUOTES).casefold().split())
+
+
+def _missing(text: str, keywords: Sequence[str]) -> tuple[str, ...]:
+    haystack = normalize_text(text)
+    return tuple(keyword for keyword in keywords if normalize_text(keyword) not in haystack)
+
+
+def contains_keywords(text: str, keywords: Sequence[str]) -> bool:
+    """Whether `text` holds every keyword (case-insensitive, whitespace- and quote-style-insensitive)."""
+    return not _missing(text, keywords)
+
+
+def overlap(a_start: int, a_end: int, b_start: int, b_end: int) -> int:
+    """Characters shared by the spans [a_start, a_end) and [b_start, b_end)."""
+    return max(0, min(a_end, b_end) - max(a_start, b_start))
+
+
+def retrieves(passage: Passage, gold: Gold) -> bool:
+    covered = overlap(passage.start, passage.end, gold.start, gold.end)
+    return passage.source == gold.source and covered >= RETRIEVED_SHARE * (gold.end - gold.start)
+
+
+def retrieved_rank(gold: Gold, passages: Sequence[Passage]) -> int | None:
+    """1-based rank of the first passage retrieving `gold`, or None."""
+    return next((rank for rank, p in enumerate(passages, start=1) if retrieves(p, gold)), None)
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float:
+    """Share of gold spans retrieved within the top `k` (1.0 for none: nothing was missed)."""
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 1.0
+
+
+def cites(citation: Citation, gold: Gold) -> bool:
+    return citation.source == gold.source and overlap(citation.start, citation.end, gold.start, gold.end) > 0
+
+
+def is_precise(citation: Citation, question: Question) -> bool:
+    """ALCE-style: the citation overlaps a gold span, or it supports the answer by containing a keyword."""
+    if any(cites(citation, gold) for gold in question.evidence):
+        return True
+    quote = normalize_text(citation.quote)
+    return any(normalize_text(keyword) in quote for keyword in question.keywords)
+
+
+def is_valid(citation: Citation, documents: Mapping[str, Document]) -> bool:
+    """The quote is exactly the document's characters [start:end]."""
+    document = documents.get(citation.source)
+    return (
+        document is not None
+        and 0 <= citation.start < citation.end
+        and (document.text[citation.start : citation.end] == citation.quote)
+    )
+
+
+def is_success(question: Question, answer: Answer) -> bool:
+    if question.type == "unanswerable":
+        return answer.abstained
+    return not answer.abstained and contains_keywords(answer.text, question.keywords)
+
+
+def score(
+    question: Question,
+    answer: Answer,
+    retrieved: Sequence[Passage],
+    documents: Mapping[str, Document],
+    *,
+    configuration: str,
+    latency_ms: float,
+    ttft_ms: float | None,
+) -> Record:
+    """Score one answer (and the passages retrieved for the question, best first) against the gold data."""
+    ranks = tuple(retrieved_rank(gold, retrieved) for gold in question.evidence)
+    first = next(
+        (
+            rank
+            for rank, p in enumerate(retrieved, start=1)
+            if any(retrieves(p, gold) for gold in question.evidence)
+        ),
+        None,
+    )
+    cited = [any(cites(c, gold) for c in answer.citations) for gold in question.evidence]
+    return Record(
+        configuration=configuration,
+        id=question.id,
+        type=question.type,
+        split=question.split,
+        question=question.question,
+        answer=answer.text,
+        abstained=answer.abstained,
+        success=is_success(question, answer),
+        missing_keywords=question.keywords if answer.abstained else _missing(answer.text, question.keywords),
+        retrieved_ranks=ranks,
+        reciprocal_rank=(1.0 / first if first else 0.0) if question.evidence else None,
+        citations=len(answer.citations),
+        valid_citations=sum(is_valid(c, documents) for c in answer.citations),
+        precise_citations=sum(is_precise(c, question) for c in answer.citations),
+        cited_share=sum(cited) / len(cited) if cited else None,
+        citation_chars=sum(c.end - c.start for c in answer.citations),
+        latency_ms=round(latency_ms, 2),
+        ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
+    )
+
+
+def summarize(records: Sequence[Record]) -> dict[str, Any]:
+    """Aggregate metrics of one configuration on one split (None where no question qualifies)."""
+    answerable = [r for r in records if r.type in ANSWERABLE_TYPES]
+    with_gold = [r for r in records if r.reciprocal_rank is not None]
+    cited = [r for r in records if r.citations]
+    all_citations = sum(r.citations for r in records)
+    latencies = [r.latency_ms for r in records]
+    ttfts = [r.ttft_ms for r in records if r.ttft_ms is not None]
+    summary: dict[str, Any] = {"questions": len(records), "errors": sum(r.error is not None for r in records)}
+    for k in RECALL_AT:
+        summary[f"recall@{k}"] = _mean([recall_at(r.retrieved_ranks, k) for r in with_gold])
+    summary["mrr"] = _mean([r.reciprocal_rank or 0.0 for r in with_gold])
+    summary["citation_validity"] = (
+        sum(r.valid_citations for r in records) / all_citations if all_citations else None
+    )
+    summary["citation_precision"] = _mean([r.precise_citations / r.citations for r in cited])
+    summary["citation_recall"] = _mean([r.cited_share or 0.0 for r in with_gold])
+    summary["citation_chars"] = _mean([r.citation_chars / r.citations for r in cited])
+    summary["accuracy"] = _rate(answerable, lambda r: r.success)
+    summary["false_refusal"] = _rate(answerable, lambda r: r.abstained)
+    summary["abstention_unanswerable"] = _rate(
+        [r for r in records if r.type == "unanswerable"], lambda r: r.abstained
+    )
+    summary["false_premise_corrected"] = _rate(
+        [r for r in records if r.type == "false_premise"], lambda r: r.success
+    )
+    summary["by_type"] = {
+        t: _rate([r for r in records if r.type == t], lambda r: r.success) for t in QUESTION_TYPES
+    }
+    summary["latency_p50_ms"] = _percentile(latencies, 50)
+    summary["latency_p95_ms"] = _percentile(latencies, 95)
+    summary["ttft_p50_ms"] = _percentile(ttfts, 50)
+    return summary
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _rate(records: Sequence[Record], predicate: Callable[[Record], bool]) -> float | None:
+    return round(sum(predicate(r) for r in records) / len(records), 4) if records else None
+
+
+def _percentile(values: Sequence[float], percent: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default), without numpy."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * percent / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 2)

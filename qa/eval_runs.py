@@ -1,0 +1,287 @@
+"""Named configurations x questions -> scored Records, summaries per split and the abstention trade-off curve.
+
+A configuration is `Settings` overrides plus an engine; `baseline` is the textbook LangChain pipeline.
+Configurations that share the index reuse the loaded one; other chunk sizes get their own index next to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qa import Answer, Assistant, Document, Passage, QAError, Settings
+from qa.eval_baseline import LangChainBaseline
+from qa.eval_metrics import Record, score, summarize
+from qa.evaluation import SPLITS, Question
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+INDEX_FIELDS = ("corpus_dir", "index_dir", "embed_model", "chunk_tokens", "overlap_tokens")
+RETRIEVE_K = 10  # passages ranked for the retrieval metrics (recall@10)
+CURVE_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    description: str
+    engine: str = "extractive"  # "extractive", "llm" or "baseline"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+CONFIGURATIONS = {
+    c.name: c
+    for c in (
+        Configuration("extractive", "ours: hybrid retrieval, extractive answer (the gated configuration)"),
+        Configuration("llm", "ours: hybrid retrieval, local LLM answer, verified citations", engine="llm"),
+        Configuration(
+            "dense", "ours, extractive, dense (FAISS) retrieval only", overrides={"retrieval": "dense"}
+        ),
+        Configuration("lexical", "ours, extractive, BM25 retrieval only", overrides={"retrieval": "lexical"}),
+        Configuration(
+            "chunks-80",
+            "ours, extractive, 80-token chunks",
+            overrides={"chunk_tokens": 80, "overlap_tokens": 20},
+        ),
+        Configuration(
+            "chunks-240",
+            "ours, extractive, 240-token chunks",
+            overrides={"chunk_tokens": 240, "overlap_tokens": 60},
+        ),
+        Configuration("k3", "ours, extractive, 3 passages", overrides={"k": 3}),
+        Configuration("k10", "ours, extractive, 10 passages", overrides={"k": 10}),
+        Configuration(
+            "baseline",
+            "LangChain textbook: 1000-char chunks, FAISS top-4, chunks as answer",
+            engine="baseline",
+        ),
+    )
+}
+GROUPS = {
+    "hybrid-vs-dense": ("extractive", "dense", "lexical"),
+    "chunk-sizes": ("chunks-80", "extractive", "chunks-240"),
+    "k": ("k3", "extractive", "k10"),
+    "standard": ("extractive", "llm", "dense", "baseline"),
+}
+
+
+class Answerer(Protocol):
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]: ...
+
+    def stream(self, question: str, *, engine: str | None = None) -> Iterator[str | Answer]: ...
+
+
+@dataclass
+class Run:
+    """Everything a report needs."""
+
+    configurations: list[Configuration]
+    splits: list[str]
+    records: list[Record] = field(default_factory=list)
+    summaries: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # configuration -> split -> metrics
+    curve: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)  # split -> points
+    skipped: dict[str, str] = field(default_factory=dict)  # configuration -> reason
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def expand(names: Sequence[str]) -> list[Configuration]:
+    """Configuration and group names -> configurations, in order, without repeats."""
+    unknown = [n for n in names if n not in CONFIGURATIONS and n not in GROUPS]
+    if unknown:
+        raise QAError(
+            f"Unknown configuration(s) {', '.join(unknown)}: choose from "
+            f"{', '.join([*CONFIGURATIONS, *GROUPS])}."
+        )
+    ordered = [c for n in names for c in GROUPS.get(n, (n,))]
+    return [CONFIGURATIONS[n] for n in dict.fromkeys(ordered)]
+
+
+def select(questions: Sequence[Question], split: str) -> list[Question]:
+    return [q for q in questions if split == "all" or q.split == split]
+
+
+class Harness:
+    """Runs configurations over questions, reusing the loaded index and models where the settings allow."""
+
+    def __init__(self, base: Assistant, *, progress: Progress | None = None) -> None:
+        self.base = base
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+        self._loaded: dict[tuple[Any, ...], Assistant] = {_key(base.settings, "llm" in base.engines): base}
+
+    def evaluate(
+        self,
+        configurations: Sequence[Configuration],
+        questions: Sequence[Question],
+        *,
+        splits: Sequence[str],
+        curve: bool = True,
+    ) -> Run:
+        """Answer and score every question with every configuration; summaries per split (and "all")."""
+        run = Run(list(configurations), list(splits), settings=_plain(dataclasses.asdict(self.base.settings)))
+        chosen = [q for q in questions if q.split in splits]
+        self.total = len(chosen) * (len(configurations) + (len(CURVE_THRESHOLDS) if curve else 0))
+        for configuration in configurations:
+            try:
+                answerer = self.answerer(configuration)
+            except QAError as exc:
+                logger.warning("Skipping %s: %s", configuration.name, exc)
+                run.skipped[configuration.name] = str(exc)
+                self._tick(len(chosen))
+                continue
+            records = self.answer_all(answerer, configuration, chosen)
+            run.records += records
+            run.summaries[configuration.name] = _by_split(records, splits)
+            run.peak_rss_mb[configuration.name] = peak_rss_mb()
+        if curve:
+            run.curve = self.abstention_curve(chosen, splits)
+        return run
+
+    def answerer(self, configuration: Configuration) -> Answerer:
+        """The assistant (or baseline) answering for `configuration`; QAError when it cannot run here."""
+        if configuration.engine == "baseline":
+            return LangChainBaseline(self.base.documents, self.base.retriever.embedder)
+        settings = self.base.settings.replace(**configuration.overrides)
+        wants_llm = configuration.engine == "llm"
+        key = _key(settings, wants_llm)
+        if key not in self._loaded:
+            llm_ready = self._loaded.get(_key(settings, True))
+            if llm_ready is not None and not wants_llm:
+                key = _key(settings, True)
+            else:
+                self._loaded[key] = Assistant.load(
+                    settings.replace(engine="llm" if wants_llm else "extractive")
+                )
+        loaded = self._loaded[key]
+        if configuration.engine not in loaded.engine_names():
+            raise QAError(
+                f"engine {configuration.engine!r} is not available (loaded: "
+                f"{', '.join(loaded.engine_names())}); see `qa fetch-model`."
+            )
+        if loaded.settings == settings:
+            return loaded
+        extra_engines = {name: engine for name, engine in loaded.engines.items() if name != "extractive"}
+        return Assistant(settings, loaded.index, loaded.retriever.embedder, engines=extra_engines)
+
+    def answer_all(
+        self,
+        answerer: Answerer,
+        configuration: Configuration,
+        questions: Sequence[Question],
+        *,
+        retrieve: bool = True,
+    ) -> list[Record]:
+        records = []
+        engine = None if configuration.engine == "baseline" else configuration.engine
+        for question in questions:
+            records.append(
+                answer_one(answerer, question, configuration.name, engine=engine, retrieve=retrieve)
+            )
+            self._tick()
+        return records
+
+    def abstention_curve(
+        self, questions: Sequence[Question], splits: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Accuracy, false refusals and abstention on unanswerable questions as min_evidence_score moves."""
+        points: dict[str, list[dict[str, Any]]] = {split: [] for split in _with_all(splits)}
+        for threshold in CURVE_THRESHOLDS:
+            name = f"min_evidence_score={threshold}"
+            configuration = Configuration(name, name, overrides={"min_evidence_score": threshold})
+            records = self.answer_all(self.answerer(configuration), configuration, questions, retrieve=False)
+            for split, summary in _by_split(records, splits).items():
+                points[split].append(
+                    {
+                        "threshold": threshold,
+                        "accuracy": summary["accuracy"],
+                        "false_refusal": summary["false_refusal"],
+                        "abstention_unanswerable": summary["abstention_unanswerable"],
+                    }
+                )
+        return points
+
+    def _tick(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def answer_one(
+    answerer: Answerer, question: Question, configuration: str, *, engine: str | None, retrieve: bool = True
+) -> Record:
+    """Retrieve (for retrieval metrics), then answer through `stream`, timing the first piece and the end."""
+    documents = answerer.documents
+    try:
+        retrieved = answerer.retrieve(question.question, k=RETRIEVE_K) if retrieve else []
+        started = time.perf_counter()
+        first: float | None = None
+        answer: Answer | None = None
+        for item in answerer.stream(question.question, engine=engine):
+            if isinstance(item, Answer):
+                answer = item
+            elif first is None:
+                first = time.perf_counter()
+        ended = time.perf_counter()
+        if answer is None:
+            raise QAError("the answerer returned no Answer")
+    except QAError as exc:
+        failed = Answer(question.question, f"error: {exc}", True, (), ())
+        record = score(
+            question, failed, [], documents, configuration=configuration, latency_ms=0.0, ttft_ms=None
+        )
+        return dataclasses.replace(record, error=str(exc))
+    ttft = (first - started) * 1000 if first is not None and engine is not None else None
+    return score(
+        question,
+        answer,
+        retrieved,
+        documents,
+        configuration=configuration,
+        latency_ms=(ended - started) * 1000,
+        ttft_ms=ttft,
+    )
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (a high-water mark: it never goes down)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _by_split(records: Sequence[Record], splits: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {
+        split: summarize([r for r in records if split == "all" or r.split == split])
+        for split in _with_all(splits)
+    }
+
+
+def _with_all(splits: Sequence[str]) -> list[str]:
+    return [*splits, "all"] if len(splits) > 1 else list(splits)
+
+
+def _key(settings: Settings, llm: bool) -> tuple[Any, ...]:
+    return (*(getattr(settings, name) for name in INDEX_FIELDS), llm)
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+        for key, value in values.items()
+    }
+
+
+__all__ = ["CONFIGURATIONS", "GROUPS", "SPLITS", "Configuration", "Harness", "Run", "expand", "select"]

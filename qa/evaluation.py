@@ -1,0 +1,176 @@
+"""The evaluation set (JSONL, gold quotes) -> validated `Question`s; gate thresholds -> failures.
+
+Each line: `id`, `question`, `type` (see QUESTION_TYPES), `answer`, `keywords` a correct answer must hold,
+`evidence` [{`source`, `quote`}] with each quote an exact substring of the corpus file, and `split` (dev or
+test: tune on dev, never on test). Metrics: `qa.eval_metrics`; runs: `qa.eval_runs`; reports: `qa.report`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import EvalSetError
+
+ANSWERABLE_TYPES = ("single", "multi", "numeric", "attribution", "comparison")
+QUESTION_TYPES = (*ANSWERABLE_TYPES, "unanswerable", "false_premise")
+SPLITS = ("dev", "test")
+
+
+@dataclass(frozen=True, slots=True)
+class Gold:
+    source: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    question: str
+    type: str
+    answer: str
+    keywords: tuple[str, ...]
+    evidence: tuple[Gold, ...]
+    split: str
+
+
+def check_gate(summary: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
+    """The thresholds `summary` fails, as readable lines (empty when it passes)."""
+    failures = []
+    for bound in ("min", "max"):
+        for metric, threshold in thresholds.get(bound, {}).items():
+            value = summary.get(metric)
+            if value is None or (value < threshold if bound == "min" else value > threshold):
+                failures.append(f"{metric} = {value} is {'below' if bound == 'min' else 'above'} {threshold}")
+    return failures
+
+
+def load_thresholds(path: Path) -> dict[str, Any]:
+    try:
+        thresholds: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvalSetError(f"Cannot read gate thresholds {path} ({exc}): restore it from git.") from exc
+    if not {"configuration", "split"} <= thresholds.keys():
+        raise EvalSetError(
+            f"{path} must name the gated `configuration` and `split`, with `min`/`max` metrics."
+        )
+    return thresholds
+
+
+def load_questions(path: Path, corpus_dir: Path) -> list[Question]:
+    """The question set with each gold quote located in its file; EvalSetError lists every problem."""
+    questions, problems = _parse(path, corpus_dir)
+    if problems:
+        shown = "\n".join(f"- {p}" for p in problems[:20])
+        raise EvalSetError(f"{path} has {len(problems)} problem(s); fix these lines:\n{shown}")
+    return questions
+
+
+def validate_questions(path: Path, corpus_dir: Path) -> list[str]:
+    """Every problem of the question set: JSON, fields, types, splits, unique ids, quotes found verbatim."""
+    return _parse(path, corpus_dir)[1]
+
+
+def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalSetError(f"Cannot read the question set {path} ({exc}): pass --questions FILE.") from exc
+    texts: dict[str, str | None] = {}
+    questions: list[Question] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            question, found = _parse_line(line, corpus_dir, texts)
+            questions += [question] if question else []
+            problems += [f"line {number}: {problem}" for problem in found]
+    ids = [q.id for q in questions]
+    problems += [f"id {i!r} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    problems += [
+        f"split {s!r} has no question" for s in SPLITS if questions and s not in {q.split for q in questions}
+    ]
+    if not questions and not problems:
+        problems.append("the file holds no question")
+    return questions, problems
+
+
+def _parse_line(
+    line: str, corpus_dir: Path, texts: dict[str, str | None]
+) -> tuple[Question | None, list[str]]:
+    try:
+        raw = json.loads(line)
+    except ValueError as exc:
+        return None, [f"not JSON ({exc})"]
+    if not isinstance(raw, dict):
+        return None, ["not a JSON object"]
+    problems = _field_problems(raw)
+    if problems:
+        return None, problems
+    evidence = []
+    for item in raw["evidence"]:
+        text = _source_text(corpus_dir / item["source"], texts)
+        start = -1 if text is None else text.find(item["quote"])
+        if text is None:
+            problems.append(f"{raw['id']}: source {item['source']!r} is not a readable file in {corpus_dir}")
+        elif start < 0:
+            problems.append(f"{raw['id']}: quote {item['quote'][:60]!r}… is not in {item['source']}")
+        else:
+            evidence.append(Gold(item["source"], start, start + len(item["quote"]), item["quote"]))
+    question = Question(
+        raw["id"],
+        raw["question"],
+        raw["type"],
+        raw["answer"],
+        tuple(raw["keywords"]),
+        tuple(evidence),
+        raw["split"],
+    )
+    return (None if problems else question), problems
+
+
+def _field_problems(raw: dict[str, Any]) -> list[str]:
+    name = raw.get("id", "?")
+    problems = [
+        f"{name}: `{key}` must be non-empty text"
+        for key in ("id", "question")
+        if not isinstance(raw.get(key), str) or not raw[key].strip()
+    ]
+    if not isinstance(raw.get("answer"), str):
+        problems.append(f"{name}: `answer` must be text (empty for an unanswerable question)")
+    if raw.get("type") not in QUESTION_TYPES:
+        problems.append(f"{name}: type {raw.get('type')!r} is not one of {', '.join(QUESTION_TYPES)}")
+    if raw.get("split") not in SPLITS:
+        problems.append(f"{name}: split {raw.get('split')!r} is not one of {', '.join(SPLITS)}")
+    keywords, evidence = raw.get("keywords"), raw.get("evidence")
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        problems.append(f"{name}: `keywords` must be a list of non-empty strings")
+    if not isinstance(evidence, list) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("source"), str)
+        and isinstance(e.get("quote"), str)
+        and e["quote"]
+        for e in evidence
+    ):
+        problems.append(f"{name}: `evidence` must be a list of {{source, quote}} with non-empty quotes")
+    if problems:
+        return problems
+    if raw["type"] == "unanswerable" and (evidence or keywords):
+        problems.append(f"{name}: an unanswerable question has no evidence and no keywords")
+    if raw["type"] != "unanswerable" and not (evidence and keywords and raw["answer"].strip()):
+        problems.append(f"{name}: a {raw['type']} question needs an answer, evidence and keywords")
+    return problems
+
+
+def _source_text(path: Path, texts: dict[str, str | None]) -> str | None:
+    """The file's text decoded from bytes (no newline translation, as the corpus reader does), cached."""
+    if str(path) not in texts:
+        try:
+            texts[str(path)] = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            texts[str(path)] = None
+    return texts[str(path)]

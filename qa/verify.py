@@ -1,0 +1,228 @@
+"""Model output + the numbered evidence it saw -> the sentences that survive checking, and why each did.
+
+Model output is untrusted (MODELS.md: the 1.5B model invents figures and writes filler such as "This is
+supported by [1]."). A kept sentence cites evidence that exists and is supported by it: its numbers and
+capitalised names appear in the cited sentences (names may also come from the question), and it is close to
+them in embedding space. Markers are never shifted or invented.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from qa.cite import MARKER
+from qa.types import SentenceCheck
+
+logger = logging.getLogger(__name__)
+
+REFUSAL = re.compile(r"^\W*not in (?:the )?evidence\W*$", re.IGNORECASE)
+LIST_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")  # "[1, 2]" -> "[1][2]"
+TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")  # "died. [1]" -> "died [1]."
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
+WORD = re.compile(r"\w+")
+NEGATION = re.compile(r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b",
+                      re.IGNORECASE)
+FILLER = frozenset(
+    "this that these those it which is are was were be been supported support supports backed by evidence "
+    "sentence sentences see source sources according to the a an as stated state states in and both also "
+    "information info from based on shown mentioned cited cite cites reference references refer refers "
+    "citation citations of given provided for more details answer question".split()
+)
+COMMON_CAPITALS = frozenset(
+    "the a an i in on at as it its this that these those he she they we you his her their there here however "
+    "but and or so yet also according although while when where what who which why how if after before "
+    "during since both each evidence question answer not no yes".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cited:
+    """One numbered evidence sentence as the model saw it."""
+
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    text: str  # the kept sentences, with only valid markers
+    markers: tuple[int, ...]  # evidence numbers the text cites, in order of first use
+    checks: tuple[SentenceCheck, ...]
+    refused: bool  # the model said the evidence does not answer
+
+
+@dataclass(slots=True)
+class _Piece:
+    original: str  # as the model wrote it
+    text: str  # without markers that do not exist
+    kind: str  # "content", "filler" (says only where facts come from) or "refusal"
+    markers: list[int] = field(default_factory=list)  # valid ones, as written
+    invalid: list[int] = field(default_factory=list)
+    attached: list[int] = field(default_factory=list)  # markers lent by a citation-only sentence
+
+    @property
+    def cited(self) -> list[int]:
+        return list(dict.fromkeys(self.markers + self.attached))
+
+
+@functools.cache
+def _segmenter() -> object:
+    import pysbd  # noqa: PLC0415 - pysbd compiles many regexes; load once, on first use
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_output(text: str) -> list[str]:
+    """Model output -> sentences, each keeping the markers written right after its full stop."""
+    text = LIST_MARKER.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
+    text = TRAILING_MARKERS.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    pieces: list[str] = []
+    for line in text.splitlines():
+        if line.strip():
+            pieces += [" ".join(p.split()) for p in _segmenter().segment(line)]  # type: ignore[attr-defined]
+    return [p for p in pieces if p]
+
+
+def content_of(sentence: str) -> str:
+    """The sentence without its [n] markers."""
+    return " ".join(MARKER.sub(" ", sentence).split())
+
+
+def is_filler(sentence: str) -> bool:
+    """True for a sentence that says nothing but where facts come from ("This is supported by [1], [2].")."""
+    return all(word in FILLER for word in WORD.findall(content_of(sentence).lower()))
+
+
+def verify(output: str, evidence: Sequence[Cited], *, question: str, embedder: Embeddings | None,
+           min_similarity: float) -> Verification:
+    """Check every sentence of `output` against the evidence it cites; keep only supported ones."""
+    pieces = _attach_citations(split_output(output), len(evidence))
+    content = [piece for piece in pieces if piece.kind == "content"]
+    similarity = dict(zip(map(id, content), _similarities(content, evidence, embedder), strict=True))
+    checks: list[SentenceCheck] = []
+    kept: list[_Piece] = []
+    for piece in pieces:
+        if piece.kind == "refusal":
+            reason: str | None = "the model said the evidence does not answer"
+        elif piece.kind == "filler":
+            lent = f"; markers {piece.markers} lent to another sentence" if piece.markers else ""
+            reason = f"citation-only filler{lent}"
+        else:
+            reason = _unsupported(piece, evidence, question, similarity[id(piece)], min_similarity)
+        if reason is None:
+            kept.append(piece)
+        else:
+            logger.info("Dropped generated sentence %r: %s", piece.original, reason)
+        note = reason or f"supported (similarity {similarity[id(piece)]:.2f})"
+        if piece.invalid:
+            logger.warning("Dropped marker(s) %s (only [1]..[%d] exist) in %r", piece.invalid, len(evidence),
+                           piece.original)
+            note += f"; dropped markers {piece.invalid} (only 1..{len(evidence)} exist)"
+        checks.append(SentenceCheck(piece.original, reason is None, note, tuple(piece.cited)))
+    used = tuple(dict.fromkeys(m for piece in kept for m in piece.cited))
+    refused = any(piece.kind == "refusal" for piece in pieces)
+    return Verification(" ".join(map(_render, kept)), used, tuple(checks), refused and not kept)
+
+
+def _attach_citations(sentences: list[str], count: int) -> list[_Piece]:
+    """Classify sentences; a citation-only sentence lends its markers to the content sentence before it."""
+    pieces: list[_Piece] = []
+    pending: list[int] = []  # from a citation-only sentence that came before any content
+    for sentence in sentences:
+        found = [int(m) for m in MARKER.findall(sentence)]
+        valid = list(dict.fromkeys(m for m in found if 1 <= m <= count))
+        invalid = sorted(set(found) - set(valid))
+        cleaned = MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= count else "", sentence)
+        cleaned = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(cleaned.split()))
+        if REFUSAL.match(content_of(sentence)):
+            pieces.append(_Piece(sentence, cleaned, "refusal", valid, invalid))
+        elif is_filler(sentence):
+            previous = [p for p in pieces if p.kind == "content"]
+            (previous[-1].attached if previous else pending).extend(valid)
+            pieces.append(_Piece(sentence, cleaned, "filler", valid, invalid))
+        else:
+            pieces.append(_Piece(sentence, cleaned, "content", valid, invalid, pending))
+            pending = []
+    return pieces
+
+
+def _similarities(pieces: list[_Piece], evidence: Sequence[Cited],
+                  embedder: Embeddings | None) -> list[float]:
+    """Each sentence's best cosine similarity to the evidence it cites (1.0 each without an embedder)."""
+    if embedder is None or not pieces:
+        return [1.0] * len(pieces)
+    vectors = np.asarray(embedder.embed_documents([content_of(p.text) for p in pieces] +
+                                                  [item.text for item in evidence]), dtype="float32")
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    sentence_vectors, evidence_vectors = vectors[: len(pieces)], vectors[len(pieces):]
+    scores = []
+    for row, piece in enumerate(pieces):
+        cited = [m - 1 for m in piece.cited]
+        scores.append(float(max((sentence_vectors[row] @ evidence_vectors[i] for i in cited), default=0.0)))
+    return scores
+
+
+def _unsupported(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: float,
+                 min_similarity: float) -> str | None:
+    """Why the sentence is not supported by what it cites, or None when it is."""
+    cited = piece.cited
+    if not cited:
+        return "cites no existing evidence"
+    sources = [evidence[m - 1] for m in cited]
+    content = content_of(piece.text)
+    allowed_numbers = _numbers(" ".join(item.text for item in sources))
+    if NEGATION.search(content):  # a correction may repeat the question's false figure ("not 500")
+        allowed_numbers |= _numbers(question)
+    missing = sorted(_numbers(content) - allowed_numbers)
+    if missing:
+        return f"number(s) {', '.join(missing)} not in the cited evidence {cited}"
+    allowed_words = _words(" ".join([question] + [item.text + " " + item.title for item in sources]))
+    names = [name for name in _names(content) if not set(_words(name)) <= allowed_words]
+    if names:
+        return f"name(s) {', '.join(names)} not in the cited evidence {cited} or the question"
+    if similarity < min_similarity:
+        return f"similarity to the cited evidence {similarity:.2f} < {min_similarity:.2f}"
+    return None
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(MARKER.sub(" ", text))}
+
+
+def _words(text: str) -> set[str]:
+    return {_stem(w) for w in WORD.findall(text.lower())}
+
+
+def _stem(word: str) -> str:
+    word = word.removesuffix("’s").removesuffix("'s")
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _names(content: str) -> list[str]:
+    """Capitalised words other than the first word of the sentence and common sentence openers."""
+    found = []
+    for match in CAPITALISED.finditer(content):
+        word = match.group(0).rstrip("’'-")
+        if match.start() == 0 or word.lower() in COMMON_CAPITALS:
+            continue
+        found.append(word)
+    return list(dict.fromkeys(found))
+
+
+def _render(piece: _Piece) -> str:
+    """The kept sentence, with markers lent by a citation-only sentence placed before its final stop."""
+    extra = "".join(f"[{m}]" for m in piece.attached if m not in piece.markers)
+    if not extra:
+        return piece.text
+    match = re.search(r"[.!?]+[\"”’)]*$", piece.text)
+    if match:
+        return f"{piece.text[: match.start()]} {extra}{piece.text[match.start():]}"
+    return f"{piece.text} {extra}"
