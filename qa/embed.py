@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -21,6 +21,15 @@ from qa.errors import MissingDependency, ModelError
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
 
 
 def require(module: str, install: str) -> ModuleType:

@@ -18,7 +18,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from qa.config import Settings
-from qa.embed import SentenceEmbedder
 from qa.store import Index
 from qa.types import Passage
 
@@ -53,7 +52,7 @@ class HybridRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: Index
-    embedder: SentenceEmbedder
+    embedder: Any  # a qa.embed.Embedder (a Protocol, which pydantic cannot check)
     settings: Settings
     bm25: Any = None
 

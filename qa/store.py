@@ -24,7 +24,7 @@ import numpy as np
 from qa.chunk import ENCODING, chunk_document
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder
+from qa.embed import Embedder, SentenceEmbedder
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
 from qa.segment import split_sentences
 from qa.types import Chunk, Document, Sentence
@@ -56,7 +56,7 @@ def build_index(
     settings: Settings,
     *,
     documents: Sequence[Document] | None = None,
-    embedder: SentenceEmbedder | None = None,
+    embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> Index:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
@@ -158,7 +158,7 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     return cached
 
 
-def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], SentenceEmbedder],
+def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], Embedder],
                    progress: Progress | None) -> np.ndarray:
     """Vectors for `texts`, computed only for those not in `cached` (the model loads only if needed)."""
     keys = [_digest(text) for text in texts]

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa import QAError, Settings
+
+
+def test_from_env_reads_qa_variables_with_types() -> None:
+    settings = Settings.from_env({"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_MIN_COVERAGE": "0.5",
+                                  "QA_ENGINE": "extractive", "OTHER": "1"})
+    assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.min_coverage == 0.5
+    assert settings.engine == "extractive"
+
+
+def test_overrides_win_and_bad_values_are_explained() -> None:
+    assert Settings.from_env({"QA_K": "7"}, k=3).k == 3
+    with pytest.raises(QAError, match="QA_K='many'"):
+        Settings.from_env({"QA_K": "many"})
+    with pytest.raises(QAError, match="overlap_tokens"):
+        Settings(chunk_tokens=50, overlap_tokens=50)
+    with pytest.raises(QAError, match="engine"):
+        Settings(engine="gpt-9")
