@@ -59,6 +59,8 @@ class SentenceEmbedder(Embeddings):
 
     def __init__(self, model: str = DEFAULT_EMBED_MODEL, *, batch_size: int = 32) -> None:
         sentence_transformers = require("sentence_transformers", "pip install sentence-transformers")
+        # transformers draws a "Loading weights" bar on stderr at every load; our callers show their own progress
+        require("transformers", "pip install transformers").utils.logging.disable_progress_bar()
         path = resolve_embed_model(model)
         try:
             self._model: Any = sentence_transformers.SentenceTransformer(
