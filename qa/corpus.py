@@ -27,7 +27,8 @@ MAX_FILE_BYTES = 50_000_000
 # Lines that are site furniture, not article content. Matched against a whole stripped line.
 BOILERPLATE_LINE = re.compile(
     r"""^(?:
-        sign\ up\b.*|subscribe\b.*|by\ submitting\ this\ form\b.*|view\ original\ post|related\ (?:stories|articles|posts)
+        sign\ up\b.*|subscribe\b.*|by\ submitting\ this\ form\b.*|view\ original\ post
+      | related\ (?:stories|articles|posts)
       | no\ stories\ found\.?|read\ more\b.*|advertisement|share\ this\ (?:article|story)\b.*|click\ here\b.*
       | all\ rights\ reserved\b.*|(?:copyright|©)\ .*|follow\ us\ on\b.*|download\ our\ app\b.*
     )$""",

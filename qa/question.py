@@ -10,8 +10,10 @@ from qa.errors import InvalidQuestion
 
 History = Sequence[Mapping[str, str]]  # [{"role": "user" | "assistant", "content": "..."}], oldest first
 
-GREETING = re.compile(r"^(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening)|greetings|yo)\b[\s!.,]*(?:there)?[\s!.]*$",
-                      re.IGNORECASE)
+GREETING = re.compile(
+    r"^(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening)|greetings|yo)\b[\s!.,]*(?:there)?[\s!.]*$",
+    re.IGNORECASE,
+)
 THANKS = re.compile(r"^(?:thanks?|thank you|thx|cheers|great|ok(?:ay)?|cool|nice|perfect)\b[\w\s!.,]*$", re.IGNORECASE)
 BYE = re.compile(r"^(?:bye|goodbye|see you|ciao)\b[\w\s!.,]*$", re.IGNORECASE)
 HELP = re.compile(r"^(?:help|who are you|what are you|what can you do|how does this work)\??[\s!.]*$", re.IGNORECASE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from qa.corpus import dominant_script
 from qa.types import Document, Sentence
 
 LIST_MARKER = re.compile(r"[\s\u00a0]*(?:[•●▪◦·*\-–—]|\(?\d{1,2}[.)])[\s\u00a0]+")
@@ -18,15 +19,13 @@ CLOSING = ("」", "”", "’", '"', "'", ")", "]", " ", "\u00a0")
 
 @lru_cache(maxsize=1)
 def _segmenter() -> object:
-    import pysbd  # noqa: PLC0415 - pysbd compiles many regexes; load once, on first use
+    import pysbd  # pysbd compiles many regexes at import: load it once, on first use
 
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
 def split_sentences(document: Document) -> list[Sentence]:
     """Sentences and headings of `document`, in order, outside its skipped ranges."""
-    from qa.corpus import dominant_script  # noqa: PLC0415 - same layer, avoids a module cycle at import
-
     text = document.text
     main_script = dominant_script(text)
     sentences: list[Sentence] = []

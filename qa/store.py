@@ -151,7 +151,9 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
-    for items, vectors in ((old.chunks, old.chunk_vectors), (old.sentences, old.sentence_vectors)):
+    pairs: list[tuple[Sequence[Sentence | Chunk], Any]] = [(old.chunks, old.chunk_vectors),
+                                                           (old.sentences, old.sentence_vectors)]
+    for items, vectors in pairs:
         if len(items):
             matrix = vectors.reconstruct_n(0, len(items))
             cached.update({_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
@@ -178,6 +180,7 @@ def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Ca
 
 def _vector_index(vectors: np.ndarray, settings: Settings) -> Any:
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) > settings.approx_index_above:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -273,9 +276,10 @@ def _check_consistent(index: Index) -> None:
     for doc in index.documents.values():
         if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
             problems.append(f"text of {doc.source} does not match its hash")
-    for item in [*index.chunks, *index.sentences]:
-        doc = index.documents.get(item.source)
-        if doc is None or not 0 <= item.start < item.end <= len(doc.text):
+    spans: list[Sentence | Chunk] = [*index.chunks, *index.sentences]
+    for item in spans:
+        found = index.documents.get(item.source)
+        if found is None or not 0 <= item.start < item.end <= len(found.text):
             problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
             break
     if any(c.text != index.text(c) for c in index.chunks):

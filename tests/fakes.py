@@ -1,4 +1,4 @@
-"""Fakes that implement the real protocols (no MagicMock): a hashing embedder whose rankings can be worked out by hand."""
+"""Fakes implementing the real protocols (no MagicMock): a hashing embedder whose rankings can be worked out by hand."""
 
 from __future__ import annotations
 

@@ -46,9 +46,10 @@ def test_small_talk_gets_a_short_reply_without_sources(assistant: Assistant, que
     assert answer.citations == () and answer.passages == ()
 
 
-@pytest.mark.parametrize(("question", "message"), [
-    ("", "empty"), ("   \n\t ", "empty"), ("\x00\x07", "empty"), ("x" * 1_000_000, "1,000,000 characters"),
-])
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("\x00\x07", "empty"), ("x" * 1_000_000, "1,000,000 characters")],
+)
 def test_bad_questions_are_refused_clearly(assistant: Assistant, question: str, message: str) -> None:
     with pytest.raises(InvalidQuestion, match=message):
         assistant.ask(question)
@@ -66,7 +67,8 @@ def test_instruction_override_in_the_question_changes_nothing(assistant: Assista
 
 
 def test_non_english_question_is_answered_or_abstains_but_stays_grounded(assistant: Assistant) -> None:
-    for question in ["¿Cuántas personas murieron en el atentado del aeropuerto de Kabul?", "喀布尔机场爆炸死了多少人？"]:
+    questions = ["¿Cuántas personas murieron en el atentado del aeropuerto de Kabul?", "喀布尔机场爆炸死了多少人？"]
+    for question in questions:
         answer = assistant.ask(question)
         assert answer.abstained or all(is_valid(c, assistant.documents) for c in answer.citations)
 

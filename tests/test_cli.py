@@ -28,7 +28,8 @@ def test_ask_json_contract(env: dict[str, str], assistant: Assistant) -> None:
     assert record["abstained"] is False and "85" in record["answer"]
     for citation in record["citations"]:
         assert set(citation) == {"marker", "source", "start", "end", "quote"}
-        assert (SEEDS / citation["source"]).read_text(encoding="utf-8")[citation["start"]:citation["end"]] == citation["quote"]
+        text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
     assert all(set(p) == {"source", "start", "end", "score"} for p in record["passages"])
 
 
@@ -58,7 +59,8 @@ def test_batch_answers_each_line_with_its_id(env: dict[str, str], tmp_path: Path
 def test_bad_input_exits_non_zero_with_one_line(env: dict[str, str], tmp_path: Path) -> None:
     runner = CliRunner()
     empty = runner.invoke(cli, ["ask", "   "], env=env)
-    assert empty.exit_code == 1 and empty.stderr.strip() == "Error: The question is empty: type a question about the articles."
+    assert empty.exit_code == 1
+    assert empty.stderr.strip() == "Error: The question is empty: type a question about the articles."
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "question": "ok?"}\n{"id": 2}\n')
     batch = runner.invoke(cli, ["ask", "--batch", str(bad), "--json"], env=env)

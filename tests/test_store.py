@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from qa import Settings
+from qa.corpus import load_corpus
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
 from qa.store import build_index, load_index, stale_sources
-from qa.corpus import load_corpus
 from tests.conftest import TINY
 from tests.fakes import HashEmbedder
 
