@@ -1,0 +1,182 @@
+"""The page in a real headless browser (Debian chromium via Playwright) and its API via gradio_client."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa import Assistant, Settings, answer_record
+from tests.conftest import ROOT
+
+pytestmark = [
+    pytest.mark.slow,
+    # Gradio's queue computes usage statistics with a pandas option that pandas 3 deprecates.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+QUESTION = (
+    "If Washington and the Taliban ended up jointly defeating the terrorist group, what conclusion does "
+    "the author say the world would draw?"
+)
+OFF_TOPIC = "What is the recipe for banana bread?"
+EVIL_TITLE = "Harbor news <script>window.__pwned=1</script>"
+EVIL_SENTENCE = (
+    'The Port Ellis lighthouse lamp <img src=x onerror="window.__pwned=2"> can be seen '
+    "30 kilometres out at sea, said the keeper Mara Quint."
+)
+EVIL_TEXT = (
+    f"{EVIL_TITLE}\n\nThe old harbor lighthouse in Port Ellis reopened on Monday after a two-year "
+    "restoration. ${window.__pwned=3} {{value}}\n\n"
+    f"{EVIL_SENTENCE}\n\nVisitors can climb its 212 steps every weekend from May to October.\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(assistant: Assistant) -> Iterator[str]:
+    from ui.app import build_app
+
+    app = build_app(assistant)
+    port = free_port()
+    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def url(assistant: Assistant) -> Iterator[str]:
+    yield from serve(assistant)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make install-dev installs it)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    yield opened
+    context.close()
+
+
+def ask(page: Any, question: str) -> None:
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    page.locator("#qa-send").click()
+
+
+def test_clicking_a_citation_highlights_its_exact_quote(assistant: Assistant, page: Any, url: str) -> None:
+    expected = assistant.ask(QUESTION, engine="extractive")
+    assert expected.citations
+    page.goto(url)
+    ask(page, QUESTION)
+    answer = page.locator("#qa-conversation .qa-answer.qa-cited")
+    answer.wait_for()
+    assert answer.locator(".qa-sources li").count() == len(expected.citations)
+    answer.locator("p button.qa-cite", has_text="[1]").click()
+    mark = page.locator("#qa-source-panel mark.qa-highlight")
+    mark.wait_for()
+    assert mark.text_content() == expected.citations[0].quote
+    title = page.locator("#qa-source-panel .qa-article-title").text_content()
+    assert title == assistant.documents[expected.citations[0].source].title
+    # the quote is scrolled into the visible part of the article's box
+    page.wait_for_function("""() => {
+        const m = document.querySelector('#qa-source-panel mark.qa-highlight').getBoundingClientRect();
+        const box = document.querySelector('#qa-source-panel .qa-article-text').getBoundingClientRect();
+        return m.top >= box.top - 1 && m.top < box.bottom; }""")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-citation.png"))
+
+
+def test_off_topic_question_shows_the_abstention(assistant: Assistant, page: Any, url: str) -> None:
+    assert assistant.ask(OFF_TOPIC, engine="extractive").abstained
+    page.goto(url)
+    ask(page, OFF_TOPIC)
+    abstained = page.locator("#qa-conversation .qa-abstained")
+    abstained.wait_for()
+    assert abstained.locator(".qa-badge").text_content() == "No answer in the articles"
+    assert abstained.locator("button.qa-cite").count() == 0
+    assert page.locator("#qa-conversation .qa-sources").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ui-abstention.png"))
+
+
+@pytest.fixture(scope="module")
+def evil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Assistant]]:
+    root = tmp_path_factory.mktemp("evil")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "harbor.txt").write_text(EVIL_TEXT, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", engine="extractive")
+    assistant = Assistant.load(settings)
+    for url in serve(assistant):
+        yield url, assistant
+
+
+def test_html_in_an_article_is_shown_as_text_and_never_runs(page: Any, evil: tuple[str, Assistant]) -> None:
+    url, assistant = evil
+    page.goto(url)
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#qa-article-list button.qa-doc").first.click()
+    viewer = page.locator("#qa-article-viewer .qa-article-text")
+    viewer.wait_for()
+    assert viewer.text_content() == EVIL_TEXT
+    title = assistant.documents["harbor.txt"].title
+    assert page.locator("#qa-article-viewer .qa-article-title").text_content() == title
+    assert page.locator("#qa-article-viewer img, #qa-article-viewer script").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ui-escaped-article.png"))
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How far out at sea can the Port Ellis lighthouse lamp be seen?")
+    page.locator("#qa-conversation .qa-answer.qa-cited").wait_for()
+    page.locator("#qa-conversation p button.qa-cite").first.click()
+    page.locator("#qa-source-panel mark.qa-highlight").wait_for()
+    assert EVIL_SENTENCE in page.locator("#qa-source-panel mark.qa-highlight").text_content()
+    assert page.locator("#qa-conversation img, #qa-source-panel img").count() == 0
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    page.screenshot(path=str(ARTIFACTS / "ui-escaped-citation.png"))
+
+
+def test_api_returns_the_cli_answer_record(assistant: Assistant, url: str) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    result = client.predict(QUESTION, "extractive", 0, [], api_name="/ask")
+    expected = answer_record(assistant.ask(QUESTION, engine="extractive"))
+    assert result["citations"] and result["timings_ms"]["total_ms"] > 0
+    assert {k: v for k, v in result.items() if k != "timings_ms"} == {
+        k: v for k, v in expected.items() if k != "timings_ms"
+    }
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": expected["answer"]}]
+    follow_up = client.predict("And what did they say about it?", "extractive", 3, history, api_name="/ask")
+    again = answer_record(assistant.ask("And what did they say about it?", history=history, engine="extractive", k=3))
+    assert follow_up["citations"] == again["citations"] and follow_up["question"] == again["question"]
+    client.close()

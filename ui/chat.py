@@ -1,0 +1,85 @@
+"""Page events -> HTML: the chat handler (question + conversation -> streamed conversation HTML), citation clicks
+and the API record. Plain Python over the public `qa` API, so tests call it without a browser or Gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from qa import Answer, Assistant, QAError, answer_record
+from ui.render import (
+    Turn,
+    history,
+    parse_span,
+    render_article,
+    render_conversation,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Chat:
+    """What the page does, one method per event. Holds no per-user state: the conversation travels as `turns`."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.documents = assistant.documents
+
+    def conversation(self, turns: Sequence[Turn], *, show_uncited: bool = False, pending: str | None = None) -> str:
+        return render_conversation(turns, self.documents, show_uncited=show_uncited, pending=pending)
+
+    def respond(
+        self,
+        message: str,
+        turns: Sequence[Turn] | None,
+        *,
+        engine: str | None = None,
+        k: int | None = None,
+        show_uncited: bool = False,
+    ) -> Iterator[tuple[str, list[Turn]]]:
+        """Yield (conversation HTML, turns) as the answer streams; the last yield holds the verified answer.
+
+        What streams is the engine's draft; the final Answer (what the citation gate kept) replaces it, since the
+        gate may drop sentences that were already shown.
+        """
+        turns = list(turns or [])
+        if not message or not message.strip():
+            yield self.conversation(turns, show_uncited=show_uncited), turns
+            return
+        past = history(turns)
+        turns.append({"role": "user", "content": message})
+        yield self.conversation(turns, show_uncited=show_uncited, pending=""), turns
+        streamed = ""
+        try:
+            for item in self.assistant.stream(message, history=past, engine=engine or None, k=k):
+                if isinstance(item, Answer):
+                    turns.append({"role": "assistant", "content": item.text, "answer": item})
+                else:
+                    streamed += item
+                    yield self.conversation(turns, show_uncited=show_uncited, pending=streamed), turns
+        except QAError as exc:
+            logger.info("Question refused: %s", exc)
+            turns.append({"role": "assistant", "content": str(exc), "error": str(exc)})
+        yield self.conversation(turns, show_uncited=show_uncited), turns
+
+    def open_span(self, source: object, start: object = None, end: object = None) -> str:
+        """The side panel for a click: the article with [start:end] highlighted (ignored unless a valid span)."""
+        name, first, last = parse_span(source, start, end)
+        return render_article(self.documents.get(name), first, last)
+
+    def record(
+        self,
+        question: str,
+        *,
+        engine: str | None = None,
+        k: int | None = None,
+        turns: Sequence[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """The same JSON record as `qa ask --json`; a refused question gives {"question", "error"}."""
+        try:
+            answer = self.assistant.ask(question, history=list(turns or []), engine=engine or None, k=k)
+        except QAError as exc:
+            return {"question": question, "error": str(exc)}
+        return answer_record(answer)
