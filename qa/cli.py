@@ -14,9 +14,16 @@ from typing import Any
 import click
 
 from qa.api import Assistant
+from qa.bench import render_report, run_bench
+from qa.bench import write_report as write_bench_report
+from qa.bench_stats import SECTIONS, BenchPlan
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import MissingDependency, QAError
+from qa.eval_runs import CONFIGURATIONS, GROUPS, Harness, expand
+from qa.evaluation import check_gate, load_questions, load_thresholds
 from qa.models import fetch_model
+from qa.question import clean_question
+from qa.report import new_run_id, provenance, summary_table, write_report
 from qa.store import build_index
 from qa.types import Answer, answer_record
 
@@ -28,7 +35,8 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     if answer.citations:
         lines += ["", "Sources:"]
-        lines += [f"[{c.marker}] {c.source} [{c.start}:{c.end}] “{' '.join(c.quote.split())}”" for c in answer.citations]
+        for c in answer.citations:  # the quote on its own line, not wrapped in quotes it may already contain
+            lines += [f"[{c.marker}] {c.source} [{c.start}:{c.end}]", f"    {' '.join(c.quote.split())}"]
     elif answer.abstained and answer.passages:
         lines += ["", "Related passages (they do not answer the question):"]
         lines += [f"- {p.source} [{p.start}:{p.end}]" for p in answer.passages[:3]]
@@ -44,8 +52,9 @@ def errors_as_click() -> Iterator[None]:
 
 
 def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
+    """Settings from QA_* variables, then the group's options, then the command's own (None means unset)."""
     with errors_as_click():
-        return Settings.from_env(**ctx.obj, **overrides)
+        return Settings.from_env(**{**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 @click.group()
@@ -73,7 +82,7 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
     Example:
         qa index --corpus seeds --index-dir index/default
     """
-    settings = settings_from(ctx, **{k: v for k, v in {"corpus_dir": corpus_dir, "index_dir": index_dir}.items() if v})
+    settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
     with errors_as_click(), click.progressbar(length=1, label="Embedding", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.length = max(total, 1)
@@ -128,6 +137,7 @@ def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None
     settings = settings_from(ctx)
     if batch is None:
         with errors_as_click():
+            clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
             answer = load_assistant(settings).ask(question or "", engine=engine)
         click.echo(json.dumps(answer_record(answer), ensure_ascii=False) if as_json else format_answer(answer))
         return
@@ -159,6 +169,145 @@ def fetch_model_command(ctx: click.Context) -> None:
 
         path = fetch_model(settings, progress=progress)
     click.echo(f"Model ready: {path}")
+
+
+@cli.command("chat")
+@click.option("--host", envvar="QA_HOST", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), envvar="QA_PORT", default=None, help="Port (default 7860).")
+@click.option("--engine", type=click.Choice(["auto", "extractive", "llm"]), default=None, envvar="QA_ENGINE",
+              help="Default answer engine of the page (default auto: llm when available).")
+@click.pass_context
+def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None) -> None:
+    """Serve the chat page (cited answers, click a citation to see its passage); never a public share link.
+
+    \b
+    Example:
+        qa chat --port 7860      # then open http://127.0.0.1:7860
+    """
+    settings = settings_from(ctx, host=host, port=port, engine=engine)
+    with errors_as_click():
+        try:  # gradio is an optional extra: only this command needs it
+            from ui.app import main as serve_page
+        except ImportError as exc:
+            raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
+        bar = LazyProgressBar("Indexing the corpus")
+        try:
+            assistant = Assistant.load(settings, progress=bar)
+        finally:
+            bar.close()
+        click.echo(f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
+                   f"on http://{settings.host}:{settings.port} (Ctrl+C to stop)", err=True)
+        serve_page(assistant, settings)
+
+
+class LazyProgressBar:
+    """A click progress bar on stderr that appears only once there is progress to show (an index build)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.length = max(total, 1)
+        self.bar.update(max(done - self.bar.pos, 0))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@cli.command("eval")
+@click.argument("names", nargs=-1)
+@click.option("--compare", is_flag=True, help="Compare NAMES side by side (default: the `standard` group).")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True)
+@click.option("--engine", type=click.Choice(["extractive", "llm"]), default="extractive", show_default=True,
+              help="The engine to evaluate when no NAMES are given.")
+@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("eval/questions.jsonl"), show_default=True)
+@click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("eval/thresholds.json"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Default: eval/reports/RUN/.")
+@click.option("--curve/--no-curve", default=True, help="Re-run extractive over abstention thresholds.")
+@click.option("--gate", is_flag=True, help="Exit 1 when the gated row is below eval/thresholds.json.")
+@click.pass_context
+def eval_command(ctx: click.Context, names: tuple[str, ...], compare: bool, split: str, engine: str,
+                 questions: Path, thresholds: Path, out: Path | None, curve: bool, gate: bool) -> None:
+    """Score configurations on the question set; write report.json, report.md and report.html.
+
+    \b
+    Configurations: {configurations}
+    Groups: {groups}
+    Example:
+        qa eval --split all --compare extractive hybrid-vs-dense llm baseline
+    """
+    settings = settings_from(ctx, engine="extractive")
+    splits = ["dev", "test"] if split == "all" else [split]
+    with errors_as_click():
+        configurations = expand(names or (["standard"] if compare else [engine]))
+        limits: dict[str, Any] = load_thresholds(thresholds) if gate else {}
+        if gate:  # the gated row always runs
+            configurations = expand([c.name for c in configurations] + [limits["configuration"]])
+            splits += [] if limits["split"] in splits else [limits["split"]]
+        asked = load_questions(questions, settings.corpus_dir)
+        assistant = load_assistant(settings)
+        with click.progressbar(length=1, label="Evaluating", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+
+            harness = Harness(assistant, progress=progress)
+            run = harness.evaluate(configurations, asked, splits=splits, curve=curve)
+        run_id = new_run_id()
+        meta = {"run_id": run_id, **provenance(Path("."))}
+        paths = write_report(run, out or Path("eval/reports") / run_id, meta)
+    for shown in splits:
+        headers, rows = summary_table(run, shown)
+        click.echo(f"\n{shown} split\n| " + " | ".join(headers) + " |")
+        click.echo("\n".join("| " + " | ".join(row) + " |" for row in rows))
+    click.echo(f"\nReport: {paths['html']}")
+    gated = run.summaries.get(limits.get("configuration", ""), {}).get(limits.get("split", ""), {})
+    failures = check_gate(gated, limits) if gate else []
+    for failure in failures:
+        click.echo(f"GATE FAILED ({limits['configuration']}, {limits['split']}): {failure}", err=True)
+    if failures:
+        ctx.exit(1)
+
+
+eval_command.help = (eval_command.help or "").format(
+    configurations=", ".join(CONFIGURATIONS),
+    groups=", ".join(f"{name} ({' + '.join(members)})" for name, members in GROUPS.items()),
+)
+
+
+@cli.command("bench")
+@click.option("--quick", is_flag=True, help="Smaller sizes and fewer questions (a few minutes on 2 cores).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the JSON. Default: eval/reports/bench-RUN.json.")
+@click.option("--only", "only", type=click.Choice(SECTIONS), multiple=True,
+              help="Run only these sections (repeatable). Default: all.")
+@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("eval/questions.jsonl"), show_default=True)
+@click.pass_context
+def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...],
+                  questions: Path) -> None:
+    """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
+    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat`.
+
+    \b
+    Example:
+        qa bench --quick --only indexing --only answers
+    """
+    settings = settings_from(ctx)
+    plan = BenchPlan(quick=quick, questions=questions, only=only or SECTIONS)
+    with errors_as_click():
+        report = run_bench(settings, plan, log=lambda message: click.echo(message, err=True))
+    path = write_bench_report(report, out)
+    click.echo(render_report(report))
+    click.echo(f"\nReport: {path}")
 
 
 def read_batch(handle: Any) -> list[tuple[Any, str]]:
