@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from qa.cite import finalize
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder
+from qa.embed import Embedder, SentenceEmbedder
 from qa.engines.base import Engine, Request
 from qa.engines.extractive import ExtractiveEngine
 from qa.engines.llm import LLMEngine, make_llm_engine
-from qa.errors import CorpusError, IndexProblem, MissingDependency, ModelError, QAError
+from qa.errors import CorpusError, IndexNotFound, IndexProblem, MissingDependency, ModelError, QAError
 from qa.evidence import EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
@@ -29,7 +29,7 @@ Progress = Callable[[int, int], None]
 class Assistant:
     """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading)."""
 
-    def __init__(self, settings: Settings, index: Index, embedder: SentenceEmbedder,
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder,
                  engines: dict[str, Engine] | None = None) -> None:
         self.settings = settings
         self.index = index
@@ -129,7 +129,7 @@ def llm_engines(settings: Settings, embedder: SentenceEmbedder) -> dict[str, Eng
         return {}
 
 
-def open_index(settings: Settings, *, embedder: SentenceEmbedder | None = None,
+def open_index(settings: Settings, *, embedder: Embedder | None = None,
                progress: Progress | None = None) -> Index:
     """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
     try:
@@ -137,7 +137,10 @@ def open_index(settings: Settings, *, embedder: SentenceEmbedder | None = None,
     except IndexProblem as problem:
         if not settings.corpus_dir.is_dir():
             raise
-        logger.warning("%s Building it from %s.", problem, settings.corpus_dir)
+        if isinstance(problem, IndexNotFound):
+            logger.warning("No index at %s yet: building it from %s.", settings.index_dir, settings.corpus_dir)
+        else:
+            logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
         return build_index(settings, embedder=embedder, progress=progress)
     try:
         documents = load_corpus(settings.corpus_dir)

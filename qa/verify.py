@@ -188,6 +188,8 @@ def _unsupported(piece: _Piece, evidence: Sequence[Cited], question: str, simila
     names = [name for name in _names(content) if not set(_words(name)) <= allowed_words]
     if names:
         return f"name(s) {', '.join(names)} not in the cited evidence {cited} or the question"
+    if not (_content_words(content) & _content_words(" ".join(item.text for item in sources))) - _words(question):
+        return "adds nothing from the cited evidence to what the question says"
     if similarity < min_similarity:
         return f"similarity to the cited evidence {similarity:.2f} < {min_similarity:.2f}"
     return None
@@ -201,8 +203,16 @@ def _words(text: str) -> set[str]:
     return {_stem(w) for w in WORD.findall(text.lower())}
 
 
+def _content_words(text: str) -> set[str]:
+    """Words that carry information: numbers and words outside the filler and common-word lists."""
+    return {w for w in _words(MARKER.sub(" ", text)) if w not in FILLER and w not in COMMON_CAPITALS and len(w) > 1}
+
+
 def _stem(word: str) -> str:
     word = word.removesuffix("’s").removesuffix("'s")
+    for suffix in ("ing", "ed"):  # crude, but the same on both sides: "reported" ~ "report"
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 

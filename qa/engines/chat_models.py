@@ -53,7 +53,7 @@ def local_chat_model(settings: Settings, path: Path) -> BaseChatModel:
             seed=settings.llm_seed,
             temperature=settings.llm_temperature,
             max_tokens=settings.llm_max_tokens,
-            repeat_penalty=1.0,  # copying names and figures from the evidence is what we want
+            repeat_penalty=1.1,  # greedy decoding without it can loop ("the world would draw the world would ...")
             streaming=True,
             verbose=False,
         )

@@ -109,8 +109,8 @@ class LLMEngine:
                  for t in history[-4:]]
         inputs = {"history": "\n".join(turns), "question": question}
         reply = "".join(self._generate(self._rewrite_prompt, inputs, REWRITE_TOKENS)).strip()
-        line = reply.splitlines()[0].strip().strip('"“”') if reply else ""
-        line = re.sub(r"^(?:standalone question:\s*)", "", line, flags=re.IGNORECASE)
+        line = reply.splitlines()[0] if reply else ""
+        line = re.sub(r"^\s*standalone question:", "", line, flags=re.IGNORECASE).strip().strip('"“”')
         if not 3 <= len(line) <= 300:
             logger.info("Ignored the rewrite %r of follow-up %r", reply, question)
             return None
@@ -135,8 +135,8 @@ class LLMEngine:
                 for count, piece in enumerate(_guarded(stream, self.label), start=1):
                     yield piece
                     if count >= max_tokens or time.monotonic() > deadline:
-                        logger.warning("Stopped %s after %d pieces / %.0f s (the bound)", self.label, count,
-                                       self.settings.llm_timeout_s)
+                        logger.warning("Stopped %s at its bound (%d of %d pieces, %.0f s limit)", self.label,
+                                       count, max_tokens, self.settings.llm_timeout_s)
                         break
             finally:
                 close = getattr(stream, "close", None)
@@ -181,7 +181,7 @@ def _plain(text: str) -> str:
     return " ".join(MARKER.sub("", text).split())
 
 
-def _short(title: str, limit: int = 60) -> str:
+def _short(title: str, limit: int = 48) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
