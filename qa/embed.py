@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -54,6 +56,33 @@ def resolve_embed_model(name: str) -> Path:
     return path
 
 
+# subtle: a question is a few dozen tokens, too little work to split over torch's threads. On a busy 2-core
+# machine each op then waits for the slower thread: one query took 140-980 ms with 2 threads and 35-40 ms with 1
+# (`qa bench` measures it). Batches (indexing) keep every thread.
+SINGLE_THREAD_UP_TO = 4  # texts
+_threads_lock = threading.Lock()
+_single_users = 0
+_saved_threads = 0
+
+
+@contextmanager
+def _single_thread(torch: ModuleType) -> Iterator[None]:
+    """Torch's intra-op threads set to 1 while any caller is inside (the setting is process-wide)."""
+    global _single_users, _saved_threads
+    with _threads_lock:
+        if _single_users == 0:
+            _saved_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _single_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _single_users -= 1
+            if _single_users == 0:
+                torch.set_num_threads(_saved_threads)
+
+
 class SentenceEmbedder(Embeddings):
     """A sentence-transformers model on the CPU, returning normalised vectors (cosine = inner product)."""
 
@@ -71,13 +100,23 @@ class SentenceEmbedder(Embeddings):
         self.name = model
         self.dim = int(self._model.get_embedding_dimension())
         self.batch_size = batch_size
+        self.single_thread_up_to = SINGLE_THREAD_UP_TO
+        self._torch = require("torch", "pip install torch==2.13.0")
 
     def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Embed texts in batches, as an (n, dim) float32 array, reporting (done, total)."""
+        if len(texts) <= self.single_thread_up_to:
+            with _single_thread(self._torch):
+                return self._embed(texts, progress)
+        return self._embed(texts, progress)
+
+    def _embed(self, texts: Sequence[str], progress: Progress | None) -> np.ndarray:
+        # Longest first, so each batch holds texts of similar length and pads little (as encode sorts internally).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.dim), dtype="float32")
         for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            vectors[start : start + len(batch)] = self._model.encode(
+            batch = [texts[i] for i in order[start : start + self.batch_size]]
+            vectors[order[start : start + len(batch)]] = self._model.encode(
                 batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                 show_progress_bar=False,
             )

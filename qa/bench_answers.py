@@ -1,0 +1,281 @@
+"""The corpus -> indexing figures (cold, warm, embedding overhead), answer latency per engine against the
+textbook LangChain pipeline, and a profile of where one answer's time goes.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import logging
+import pstats
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qa.api import Assistant, llm_engines, open_index
+from qa.bench_scale import vector_statistics
+from qa.bench_stats import BenchPlan, latency_summary, ratio, spread
+from qa.chunk import count_tokens
+from qa.config import Settings
+from qa.corpus import load_corpus
+from qa.embed import Progress, SentenceEmbedder, require, resolve_embed_model
+from qa.eval_baseline import LangChainBaseline
+from qa.eval_runs import peak_rss_mb
+from qa.evaluation import load_questions
+from qa.store import Index, build_index
+from qa.types import Answer
+
+logger = logging.getLogger(__name__)
+
+Log = Callable[[str], None]
+# Stages of one answer, as (label, module path suffix, function name) for the profile breakdown.
+STAGES = (
+    ("query embedding", "qa/embed.py", "embed"),
+    ("dense search (FAISS)", "qa/retrieve.py", "_dense"),
+    ("lexical search (BM25)", "qa/retrieve.py", "_lexical"),
+    ("evidence scoring", "qa/evidence.py", "pick"),
+    ("abstention rule", "qa/evidence.py", "judge"),
+    ("engine", "qa/engines/extractive.py", "answer"),
+    ("citation gate", "qa/cite.py", "finalize"),
+)
+
+
+class CountingEmbedder:
+    """Wraps an embedder to count the texts it is asked to embed (0 on a warm rebuild)."""
+
+    def __init__(self, inner: SentenceEmbedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts, progress=progress)
+
+
+@dataclass
+class Session:
+    """One loaded embedding model and one index of the corpus, shared by the benchmark sections."""
+
+    settings: Settings
+    embedder: SentenceEmbedder
+    log: Log
+    model_load_s: float
+    index: Index | None = None
+    _assistant: Assistant | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, settings: Settings, log: Log) -> Session:
+        started = time.perf_counter()
+        embedder = SentenceEmbedder(settings.embed_model)
+        return cls(settings, embedder, log, round(time.perf_counter() - started, 2))
+
+    def assistant(self) -> Assistant:
+        if self._assistant is None:
+            self.index = self.index or open_index(self.settings, embedder=self.embedder)
+            self._assistant = Assistant(
+                self.settings, self.index, self.embedder, llm_engines(self.settings, self.embedder)
+            )
+        return self._assistant
+
+    def reference_statistics(self, plan: BenchPlan) -> dict[str, float]:
+        """Cosine statistics of MiniLM on the real corpus and questions, to compare the synthetic vectors with."""
+        index = self.assistant().index
+        vectors = index.chunk_vectors.reconstruct_n(0, len(index.chunks))
+        asked = [q.question for q in load_questions(plan.questions, self.settings.corpus_dir)]
+        return vector_statistics(vectors, [c.source for c in index.chunks], self.embedder.embed(asked))
+
+    def indexing(self, *, repeats: int) -> dict[str, Any]:
+        """Cold builds (fresh folder; best of `repeats`), a warm rebuild, and our embedding vs bare encode."""
+        self.log("indexing: cold and warm builds of the corpus")
+        documents = load_corpus(self.settings.corpus_dir)
+        tokens = sum(count_tokens(d.text) for d in documents)
+        cold = [self._build(fresh=True, last=i == repeats - 1) for i in range(repeats)]
+        warm = self._build(fresh=False, last=True)
+        best = min(cold, key=lambda run: run["seconds"])
+        self.index = self.index or open_index(self.settings, embedder=self.embedder)
+        texts = [self.index.text(c) for c in self.index.chunks] + [self.index.text(s) for s in self.index.sentences]
+        encode = self._encode_ratio(texts, repeats)
+        counts = self.index.manifest["counts"]
+        return {
+            "documents": len(documents),
+            "tokens": tokens,
+            "chunks": counts["chunks"],
+            "sentences": counts["sentences"],
+            "model_load_s": self.model_load_s,
+            "cold": {
+                **best,
+                "documents_per_s": _rate(len(documents), best["seconds"]),
+                "tokens_per_s": _rate(tokens, best["seconds"]),
+                "runs_s": [r["seconds"] for r in cold],
+            },
+            "warm": {**warm, "documents_per_s": _rate(len(documents), warm["seconds"])},
+            "embedding": {**encode, "cold_build_texts_per_s": _rate(best["embedded"], best["seconds"])},
+        }
+
+    def _build(self, *, fresh: bool, last: bool) -> dict[str, Any]:
+        target = self.settings.index_dir if last else self.settings.index_dir.with_name("cold-scratch")
+        if fresh:
+            shutil.rmtree(target, ignore_errors=True)
+        counter = CountingEmbedder(self.embedder)
+        started = time.perf_counter()
+        index = build_index(self.settings.replace(index_dir=target), embedder=counter)
+        seconds = round(time.perf_counter() - started, 3)
+        if last:
+            self.index = index
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+        return {"seconds": seconds, "embedded": counter.texts}
+
+    def _encode_ratio(self, texts: list[str], repeats: int) -> dict[str, Any]:
+        """Texts/s of our `embed` and of a bare SentenceTransformer.encode of the same texts, interleaved."""
+        sentence_transformers = require("sentence_transformers", "pip install sentence-transformers")
+        bare = sentence_transformers.SentenceTransformer(
+            str(resolve_embed_model(self.settings.embed_model)), device="cpu", local_files_only=True
+        )
+        ours_s, bare_s = [], []
+        for _ in range(repeats):
+            ours_s.append(_timed(lambda: self.embedder.embed(texts)))
+            bare_s.append(
+                _timed(
+                    lambda: bare.encode(
+                        texts, batch_size=self.embedder.batch_size, normalize_embeddings=True, show_progress_bar=False
+                    )
+                )
+            )
+        ours, plain = _rate(len(texts), min(ours_s)), _rate(len(texts), min(bare_s))
+        return {
+            "texts": len(texts),
+            "ours_texts_per_s": ours,
+            "bare_encode_texts_per_s": plain,
+            "ratio_ours_to_bare": ratio(ours, plain),
+        }
+
+    def answers(self, plan: BenchPlan) -> dict[str, Any]:
+        """Latency and time to first piece per engine, and the textbook pipeline on the same questions."""
+        assistant = self.assistant()
+        asked = [q.question for q in load_questions(plan.questions, self.settings.corpus_dir)]
+        rows = []
+        for engine in assistant.engine_names():
+            count = plan.answer_questions if engine == "extractive" else plan.llm_questions
+            self.log(f"answers: {count} questions with the {engine} engine")
+            rows.append({"engine": engine, **_time_answers(assistant, spread(asked, count), engine)})
+        self.log("answers: the textbook LangChain pipeline")
+        started = time.perf_counter()
+        baseline = LangChainBaseline(assistant.documents, self.embedder)
+        build_s = round(time.perf_counter() - started, 3)
+        base_row = {
+            "engine": "langchain-textbook",
+            "build_s": build_s,
+            **_time_answers(baseline, spread(asked, plan.answer_questions), None),
+        }
+        ours = rows[0]
+        return {
+            "rows": [*rows, base_row],
+            "ratios_ours_extractive_to_textbook": {
+                "p50": ratio(ours["latency"]["p50_ms"], base_row["latency"]["p50_ms"]),
+                "p95": ratio(ours["latency"]["p95_ms"], base_row["latency"]["p95_ms"]),
+                "ttft_p50": ratio(ours["ttft"]["p50_ms"], base_row["ttft"]["p50_ms"]),
+            },
+            "bench_process_peak_rss_mb": peak_rss_mb(),
+        }
+
+    def profile(self, plan: BenchPlan) -> dict[str, Any]:
+        """cProfile over extractive answers: the share of each stage, and the top functions by own time."""
+        assistant = self.assistant()
+        asked = spread([q.question for q in load_questions(plan.questions, self.settings.corpus_dir)], 20)
+        self.log(f"profile: {len(asked)} extractive answers under cProfile")
+        assistant.ask(asked[0], engine="extractive")  # warm caches first
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for question in asked:
+            assistant.ask(question, engine="extractive")
+        profiler.disable()
+        result: dict[str, Any] = {
+            "extractive": _stage_breakdown(pstats.Stats(profiler), len(asked)),
+            "single_thread_query_fix": self._thread_fix(assistant, asked),
+        }
+        if "llm" in assistant.engines:
+            answer = assistant.ask(asked[0], engine="llm")
+            result["llm_one_answer_timings_ms"] = answer.timings_ms
+        return result
+
+    def _thread_fix(self, assistant: Assistant, asked: Sequence[str]) -> dict[str, Any]:
+        """Extractive latency with query embedding on all torch threads (before the fix) and on one (after),
+        interleaved in this run."""
+        chosen = self.embedder.single_thread_up_to
+        before: list[float] = []
+        after: list[float] = []
+        try:
+            for _ in range(2):
+                for limit, into in ((0, before), (chosen, after)):
+                    self.embedder.single_thread_up_to = limit
+                    for question in asked:
+                        started = time.perf_counter()
+                        assistant.ask(question, engine="extractive")
+                        into.append((time.perf_counter() - started) * 1000)
+        finally:
+            self.embedder.single_thread_up_to = chosen
+        summary = {"before": latency_summary(before), "after": latency_summary(after)}
+        return {**summary, "p50_speedup": ratio(summary["before"]["p50_ms"], summary["after"]["p50_ms"])}
+
+
+def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -> dict[str, Any]:
+    """Wall latency and time to the first streamed piece, after one untimed warm-up question."""
+    kwargs = {"engine": engine} if engine else {}
+    list(answerer.stream(questions[0], **kwargs))
+    latencies, firsts, abstained = [], [], 0
+    for question in questions:
+        started = time.perf_counter()
+        first: float | None = None
+        for item in answerer.stream(question, **kwargs):
+            first = first if first is not None else time.perf_counter()
+            if isinstance(item, Answer):
+                abstained += item.abstained
+        ended = time.perf_counter()
+        latencies.append((ended - started) * 1000)
+        firsts.append(((first or ended) - started) * 1000)
+    return {"latency": latency_summary(latencies), "ttft": latency_summary(firsts), "abstained": abstained}
+
+
+def _stage_breakdown(stats: pstats.Stats, answers: int) -> dict[str, Any]:
+    table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    total = sum(row[3] for (path, _, name), row in table.items() if path.endswith("qa/api.py") and name == "ask")
+    stages = []
+    for label, suffix, function in STAGES:
+        seconds = sum(row[3] for (path, _, name), row in table.items() if path.endswith(suffix) and name == function)
+        stages.append(
+            {"stage": label, "ms_per_answer": round(seconds * 1000 / answers, 2), "share": ratio(seconds, total)}
+        )
+    own = sorted(table.items(), key=lambda item: -item[1][2])[:10]
+    top = [
+        {"function": f"{_short(path)}:{line}({name})", "own_ms_per_answer": round(row[2] * 1000 / answers, 2)}
+        for (path, line, name), row in own
+    ]
+    return {
+        "answers": answers,
+        "ms_per_answer": round(total * 1000 / answers, 2),
+        "stages": stages,
+        "top_own_time": top,
+    }
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/qa/"):
+        if marker in path:
+            return ("qa/" if marker == "/qa/" else "") + path.split(marker, 1)[1]
+    return path
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _rate(count: float, seconds: float) -> float | None:
+    return round(count / seconds, 1) if seconds > 0 else None
