@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.retrieve import Retrieval, tokenize
-from qa.store import Index
+from qa.store import Index, search_one
 
 QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how does do did has have had can could would should may might "
@@ -77,11 +77,9 @@ class EvidencePicker:
         self.settings = settings
         self.sentence_terms = [terms(index.text(s)) for s in index.sentences]
         # Terms of a whole article (its title included): partial credit for naming the right article.
-        self.document_terms: dict[str, set[str]] = {
-            source: terms(doc.title).union(*(t for s, t in zip(index.sentences, self.sentence_terms, strict=True)
-                                             if s.source == source))
-            for source, doc in index.documents.items()
-        }
+        self.document_terms: dict[str, set[str]] = {s: terms(d.title) for s, d in index.documents.items()}
+        for sentence, found in zip(index.sentences, self.sentence_terms, strict=True):
+            self.document_terms[sentence.source] |= found
         frequency: Counter[str] = Counter(t for found in self.sentence_terms for t in found)
         total = max(len(index.sentences), 1)
         self.idf = {t: math.log(1 + total / n) for t, n in frequency.items()}
@@ -154,8 +152,7 @@ class EvidencePicker:
         for hit in retrieval.hits:
             ids.update(dict.fromkeys(self.index.chunks[hit.chunk_id].sentence_ids))
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
-        _, nearest = self.index.sentence_vectors.search(retrieval.query_vector[None, :], count)
-        ids.update(dict.fromkeys(int(i) for i in nearest[0] if i >= 0))
+        ids.update(dict.fromkeys(search_one(self.index.sentence_vectors, retrieval.query_vector, count)))
         return [i for i in ids if self.index.sentences[i].kind == "sentence"]
 
 

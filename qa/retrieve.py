@@ -18,7 +18,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from qa.config import Settings
-from qa.store import Index
+from qa.store import Index, search_one
 from qa.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ class HybridRetriever(BaseRetriever):
 
     def _dense(self, query_vector: np.ndarray) -> list[int]:
         count = min(self.settings.fetch_k, len(self.index.chunks))
-        _, ids = self.index.chunk_vectors.search(query_vector[None, :], count)
-        return [int(i) for i in ids[0] if i >= 0]
+        return search_one(self.index.chunk_vectors, query_vector, count)
 
     def _lexical(self, query: str) -> list[int]:
         tokens = [t for t in tokenize([query])[0] if t in self.bm25.vocab_dict]
