@@ -77,7 +77,8 @@ def build_index(
     sentences, chunks = _segment(documents, settings)
     cached = _cached_vectors(settings)
     text_of = {d.source: d.text for d in documents}
-    texts = [text_of[item.source][item.start : item.end] for item in [*chunks, *sentences]]
+    spans: list[Chunk | Sentence] = [*chunks, *sentences]
+    texts = [text_of[item.source][item.start : item.end] for item in spans]
     vectors = _embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
     chunk_index = _vector_index(vectors[: len(chunks)], settings)
     sentence_index = _vector_index(vectors[len(chunks) :], settings)
