@@ -52,7 +52,7 @@ def test_cited_answer_links_every_marker_to_its_span(assistant: Assistant) -> No
     # once in the answer text, once in the Sources list
     assert sorted(buttons(html)) == sorted([*spans, *spans])
     for citation in answer.citations:
-        assert f"“{' '.join(citation.quote.split())}”" in unescape(html)
+        assert f'<div class="qa-quote-text">{" ".join(citation.quote.split())}</div>' in unescape(html)
         assert f"{citation.source} [{citation.start}:{citation.end}]" in html
     assert "qa-cited" in html and "qa-abstained" not in html and "<h4>Sources</h4>" in html
 

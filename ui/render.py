@@ -84,7 +84,7 @@ def sources_list(citations: Sequence[Citation], documents: Mapping[str, Document
             + open_button(f"[{citation.marker}]", citation.source, citation.start, citation.end)
             + f' <span class="qa-title">{escape(one_line(title, 100))}</span>'
             + f' <span class="qa-where">{escape(citation.source)} [{citation.start}:{citation.end}]</span>'
-            + f'<div class="qa-quote-text">“{escape(one_line(citation.quote))}”</div></li>'
+            + f'<div class="qa-quote-text">{escape(one_line(citation.quote))}</div></li>'
         )
     return '<div class="qa-sources"><h4>Sources</h4><ul>' + "".join(items) + "</ul></div>"
 
