@@ -50,7 +50,7 @@ test-fast: install-dev
 	$(BIN)/pytest -m "not slow"
 
 eval: install model
-	$(BIN)/qa eval --compare
+	$(BIN)/qa eval --split all --compare extractive hybrid-vs-dense chunk-sizes k llm baseline --gate
 
 bench: install model
 	$(BIN)/qa bench

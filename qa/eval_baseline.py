@@ -15,6 +15,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qa.embed import require
+from qa.errors import QAError
 from qa.types import Answer, Citation, Document, Passage
 
 
@@ -32,6 +33,8 @@ class LangChainBaseline:
         chunk_overlap: int = 200,
         k: int = 4,
     ) -> None:
+        if not isinstance(embeddings, Embeddings):  # e.g. a test's hashing fake
+            raise QAError(f"The baseline needs LangChain Embeddings, not {type(embeddings).__name__}.")
         vectorstores = require("langchain_community.vectorstores", "pip install 'qa[eval]'")
         splitter = RecursiveCharacterTextSplitter(
             chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True
@@ -46,18 +49,14 @@ class LangChainBaseline:
 
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` chunks, best first (score: FAISS's L2 distance, negated so higher is better)."""
-        found: list[tuple[LCDocument, float]] = self.store.similarity_search_with_score(
-            question, k=k or self.k
-        )
+        found: list[tuple[LCDocument, float]] = self.store.similarity_search_with_score(question, k=k or self.k)
         return [_passage(document, -float(distance)) for document, distance in found]
 
     def ask(self, question: str) -> Answer:
         """The retrieved chunks as the answer, each cited as a whole."""
         started = time.perf_counter()
         passages = self.retrieve(question)
-        citations = tuple(
-            Citation(n, p.source, p.start, p.end, p.text) for n, p in enumerate(passages, start=1)
-        )
+        citations = tuple(Citation(n, p.source, p.start, p.end, p.text) for n, p in enumerate(passages, start=1))
         text = "\n\n".join(f"{p.text} [{n}]" for n, p in enumerate(passages, start=1))
         timings = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
         return Answer(question, text, False, citations, tuple(passages), timings, engine=self.name)

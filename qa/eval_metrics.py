@@ -125,11 +125,7 @@ def score(
     """Score one answer (and the passages retrieved for the question, best first) against the gold data."""
     ranks = tuple(retrieved_rank(gold, retrieved) for gold in question.evidence)
     first = next(
-        (
-            rank
-            for rank, p in enumerate(retrieved, start=1)
-            if any(retrieves(p, gold) for gold in question.evidence)
-        ),
+        (rank for rank, p in enumerate(retrieved, start=1) if any(retrieves(p, gold) for gold in question.evidence)),
         None,
     )
     cited = [any(cites(c, gold) for c in answer.citations) for gold in question.evidence]
@@ -167,23 +163,15 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
     for k in RECALL_AT:
         summary[f"recall@{k}"] = _mean([recall_at(r.retrieved_ranks, k) for r in with_gold])
     summary["mrr"] = _mean([r.reciprocal_rank or 0.0 for r in with_gold])
-    summary["citation_validity"] = (
-        sum(r.valid_citations for r in records) / all_citations if all_citations else None
-    )
+    summary["citation_validity"] = sum(r.valid_citations for r in records) / all_citations if all_citations else None
     summary["citation_precision"] = _mean([r.precise_citations / r.citations for r in cited])
     summary["citation_recall"] = _mean([r.cited_share or 0.0 for r in with_gold])
     summary["citation_chars"] = _mean([r.citation_chars / r.citations for r in cited])
     summary["accuracy"] = _rate(answerable, lambda r: r.success)
     summary["false_refusal"] = _rate(answerable, lambda r: r.abstained)
-    summary["abstention_unanswerable"] = _rate(
-        [r for r in records if r.type == "unanswerable"], lambda r: r.abstained
-    )
-    summary["false_premise_corrected"] = _rate(
-        [r for r in records if r.type == "false_premise"], lambda r: r.success
-    )
-    summary["by_type"] = {
-        t: _rate([r for r in records if r.type == t], lambda r: r.success) for t in QUESTION_TYPES
-    }
+    summary["abstention_unanswerable"] = _rate([r for r in records if r.type == "unanswerable"], lambda r: r.abstained)
+    summary["false_premise_corrected"] = _rate([r for r in records if r.type == "false_premise"], lambda r: r.success)
+    summary["by_type"] = {t: _rate([r for r in records if r.type == t], lambda r: r.success) for t in QUESTION_TYPES}
     summary["latency_p50_ms"] = _percentile(latencies, 50)
     summary["latency_p95_ms"] = _percentile(latencies, 95)
     summary["ttft_p50_ms"] = _percentile(ttfts, 50)

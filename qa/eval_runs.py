@@ -18,12 +18,13 @@ from typing import Any, Protocol
 from qa import Answer, Assistant, Document, Passage, QAError, Settings
 from qa.eval_baseline import LangChainBaseline
 from qa.eval_metrics import Record, score, summarize
-from qa.evaluation import SPLITS, Question
+from qa.evaluation import Question
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-INDEX_FIELDS = ("corpus_dir", "index_dir", "embed_model", "chunk_tokens", "overlap_tokens")
+INDEX_SHAPE = ("embed_model", "chunk_tokens", "overlap_tokens")  # settings an index is built with
+INDEX_FIELDS = ("corpus_dir", "index_dir", *INDEX_SHAPE)
 RETRIEVE_K = 10  # passages ranked for the retrieval metrics (recall@10)
 CURVE_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 
@@ -41,9 +42,7 @@ CONFIGURATIONS = {
     for c in (
         Configuration("extractive", "ours: hybrid retrieval, extractive answer (the gated configuration)"),
         Configuration("llm", "ours: hybrid retrieval, local LLM answer, verified citations", engine="llm"),
-        Configuration(
-            "dense", "ours, extractive, dense (FAISS) retrieval only", overrides={"retrieval": "dense"}
-        ),
+        Configuration("dense", "ours, extractive, dense (FAISS) retrieval only", overrides={"retrieval": "dense"}),
         Configuration("lexical", "ours, extractive, BM25 retrieval only", overrides={"retrieval": "lexical"}),
         Configuration(
             "chunks-80",
@@ -88,9 +87,7 @@ class Run:
     configurations: list[Configuration]
     splits: list[str]
     records: list[Record] = field(default_factory=list)
-    summaries: dict[str, dict[str, dict[str, Any]]] = field(
-        default_factory=dict
-    )  # configuration -> split -> metrics
+    summaries: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # configuration -> split -> metrics
     curve: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)  # split -> points
     skipped: dict[str, str] = field(default_factory=dict)  # configuration -> reason
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
@@ -102,15 +99,10 @@ def expand(names: Sequence[str]) -> list[Configuration]:
     unknown = [n for n in names if n not in CONFIGURATIONS and n not in GROUPS]
     if unknown:
         raise QAError(
-            f"Unknown configuration(s) {', '.join(unknown)}: choose from "
-            f"{', '.join([*CONFIGURATIONS, *GROUPS])}."
+            f"Unknown configuration(s) {', '.join(unknown)}: choose from {', '.join([*CONFIGURATIONS, *GROUPS])}."
         )
     ordered = [c for n in names for c in GROUPS.get(n, (n,))]
     return [CONFIGURATIONS[n] for n in dict.fromkeys(ordered)]
-
-
-def select(questions: Sequence[Question], split: str) -> list[Question]:
-    return [q for q in questions if split == "all" or q.split == split]
 
 
 class Harness:
@@ -134,7 +126,7 @@ class Harness:
         """Answer and score every question with every configuration; summaries per split (and "all")."""
         run = Run(list(configurations), list(splits), settings=_plain(dataclasses.asdict(self.base.settings)))
         chosen = [q for q in questions if q.split in splits]
-        self.total = len(chosen) * (len(configurations) + (len(CURVE_THRESHOLDS) if curve else 0))
+        self.total = len(chosen) * (len(configurations) + (len(self.thresholds()) if curve else 0))
         for configuration in configurations:
             try:
                 answerer = self.answerer(configuration)
@@ -156,6 +148,10 @@ class Harness:
         if configuration.engine == "baseline":
             return LangChainBaseline(self.base.documents, self.base.retriever.embedder)
         settings = self.base.settings.replace(**configuration.overrides)
+        if any(getattr(settings, name) != getattr(self.base.settings, name) for name in INDEX_SHAPE):
+            # subtle: another chunking gets its own index folder, never a rebuild of the base index
+            index_dir = settings.index_dir.with_name(f"{settings.index_dir.name}-{configuration.name}")
+            settings = settings.replace(index_dir=index_dir)
         wants_llm = configuration.engine == "llm"
         key = _key(settings, wants_llm)
         if key not in self._loaded:
@@ -163,9 +159,7 @@ class Harness:
             if llm_ready is not None and not wants_llm:
                 key = _key(settings, True)
             else:
-                self._loaded[key] = Assistant.load(
-                    settings.replace(engine="llm" if wants_llm else "extractive")
-                )
+                self._loaded[key] = Assistant.load(settings.replace(engine="llm" if wants_llm else "extractive"))
         loaded = self._loaded[key]
         if configuration.engine not in loaded.engine_names():
             raise QAError(
@@ -188,18 +182,14 @@ class Harness:
         records = []
         engine = None if configuration.engine == "baseline" else configuration.engine
         for question in questions:
-            records.append(
-                answer_one(answerer, question, configuration.name, engine=engine, retrieve=retrieve)
-            )
+            records.append(answer_one(answerer, question, configuration.name, engine=engine, retrieve=retrieve))
             self._tick()
         return records
 
-    def abstention_curve(
-        self, questions: Sequence[Question], splits: Sequence[str]
-    ) -> dict[str, list[dict[str, Any]]]:
+    def abstention_curve(self, questions: Sequence[Question], splits: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Accuracy, false refusals and abstention on unanswerable questions as min_evidence_score moves."""
         points: dict[str, list[dict[str, Any]]] = {split: [] for split in _with_all(splits)}
-        for threshold in CURVE_THRESHOLDS:
+        for threshold in self.thresholds():
             name = f"min_evidence_score={threshold}"
             configuration = Configuration(name, name, overrides={"min_evidence_score": threshold})
             records = self.answer_all(self.answerer(configuration), configuration, questions, retrieve=False)
@@ -213,6 +203,10 @@ class Harness:
                     }
                 )
         return points
+
+    def thresholds(self) -> list[float]:
+        """The curve's grid plus the current setting, so the current operating point is on it."""
+        return sorted({*CURVE_THRESHOLDS, self.base.settings.min_evidence_score})
 
     def _tick(self, count: int = 1) -> None:
         self.done += count
@@ -240,9 +234,7 @@ def answer_one(
             raise QAError("the answerer returned no Answer")
     except QAError as exc:
         failed = Answer(question.question, f"error: {exc}", True, (), ())
-        record = score(
-            question, failed, [], documents, configuration=configuration, latency_ms=0.0, ttft_ms=None
-        )
+        record = score(question, failed, [], documents, configuration=configuration, latency_ms=0.0, ttft_ms=None)
         return dataclasses.replace(record, error=str(exc))
     ttft = (first - started) * 1000 if first is not None and engine is not None else None
     return score(
@@ -263,10 +255,7 @@ def peak_rss_mb() -> float:
 
 
 def _by_split(records: Sequence[Record], splits: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return {
-        split: summarize([r for r in records if split == "all" or r.split == split])
-        for split in _with_all(splits)
-    }
+    return {split: summarize([r for r in records if split == "all" or r.split == split]) for split in _with_all(splits)}
 
 
 def _with_all(splits: Sequence[str]) -> list[str]:
@@ -282,6 +271,3 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
         key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
         for key, value in values.items()
     }
-
-
-__all__ = ["CONFIGURATIONS", "GROUPS", "SPLITS", "Configuration", "Harness", "Run", "expand", "select"]

@@ -56,9 +56,7 @@ def load_thresholds(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise EvalSetError(f"Cannot read gate thresholds {path} ({exc}): restore it from git.") from exc
     if not {"configuration", "split"} <= thresholds.keys():
-        raise EvalSetError(
-            f"{path} must name the gated `configuration` and `split`, with `min`/`max` metrics."
-        )
+        raise EvalSetError(f"{path} must name the gated `configuration` and `split`, with `min`/`max` metrics.")
     return thresholds
 
 
@@ -91,17 +89,13 @@ def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
             problems += [f"line {number}: {problem}" for problem in found]
     ids = [q.id for q in questions]
     problems += [f"id {i!r} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
-    problems += [
-        f"split {s!r} has no question" for s in SPLITS if questions and s not in {q.split for q in questions}
-    ]
+    problems += [f"split {s!r} has no question" for s in SPLITS if questions and s not in {q.split for q in questions}]
     if not questions and not problems:
         problems.append("the file holds no question")
     return questions, problems
 
 
-def _parse_line(
-    line: str, corpus_dir: Path, texts: dict[str, str | None]
-) -> tuple[Question | None, list[str]]:
+def _parse_line(line: str, corpus_dir: Path, texts: dict[str, str | None]) -> tuple[Question | None, list[str]]:
     try:
         raw = json.loads(line)
     except ValueError as exc:
@@ -150,10 +144,7 @@ def _field_problems(raw: dict[str, Any]) -> list[str]:
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
         problems.append(f"{name}: `keywords` must be a list of non-empty strings")
     if not isinstance(evidence, list) or not all(
-        isinstance(e, dict)
-        and isinstance(e.get("source"), str)
-        and isinstance(e.get("quote"), str)
-        and e["quote"]
+        isinstance(e, dict) and isinstance(e.get("source"), str) and isinstance(e.get("quote"), str) and e["quote"]
         for e in evidence
     ):
         problems.append(f"{name}: `evidence` must be a list of {{source, quote}} with non-empty quotes")

@@ -38,8 +38,10 @@ def test_configurations_that_keep_the_index_share_it(assistant) -> None:
 def test_retrieval_modes_rank_differently(assistant) -> None:
     harness = Harness(assistant)
     question = "Which outlet interviewed Latif Pedram?"
-    rankings = {name: [(p.source, p.start) for p in harness.answerer(CONFIGURATIONS[name]).retrieve(question, k=10)]
-                for name in ("extractive", "dense", "lexical")}
+    rankings = {
+        name: [(p.source, p.start) for p in harness.answerer(CONFIGURATIONS[name]).retrieve(question, k=10)]
+        for name in ("extractive", "dense", "lexical")
+    }
     assert rankings["dense"] != rankings["lexical"]
     assert set(rankings["extractive"]) <= set(rankings["dense"]) | set(rankings["lexical"])
 
@@ -93,3 +95,13 @@ def test_an_unavailable_engine_is_skipped_with_its_reason(assistant, embedder, q
     run = harness.evaluate([CONFIGURATIONS["llm"]], questions[:3], splits=["dev", "test"], curve=False)
     assert list(run.skipped) == ["llm"] and "absent.gguf" in run.skipped["llm"]
     assert run.records == [] and run.summaries == {}
+
+
+@pytest.mark.slow
+def test_another_chunk_size_gets_its_own_index(assistant) -> None:
+    before = (assistant.settings.index_dir / "manifest.json").read_text(encoding="utf-8")
+    small = Harness(assistant).answerer(CONFIGURATIONS["chunks-80"])
+    assert small.settings.index_dir == assistant.settings.index_dir.with_name("index-chunks-80")
+    assert small.index.manifest["chunk_tokens"] == 80
+    assert len(small.index.chunks) > len(assistant.index.chunks)
+    assert (assistant.settings.index_dir / "manifest.json").read_text(encoding="utf-8") == before

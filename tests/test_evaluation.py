@@ -43,10 +43,15 @@ COST = Gold("a.txt", 0, 24, "The dam cost 40 million.")  # TEXT[0:24]
 OPENED = Gold("a.txt", 25, 43, "It opened in 2019.")  # TEXT[25:43]
 
 
-def question(kind: str = "multi", keywords: tuple[str, ...] = ("40 million", "2019"),
-             evidence: tuple[Gold, ...] = (COST, OPENED), split: str = "test") -> Question:
-    return Question("q1", "What did the dam cost and when did it open?", kind, "40 million; 2019", keywords,
-                    evidence, split)
+def question(
+    kind: str = "multi",
+    keywords: tuple[str, ...] = ("40 million", "2019"),
+    evidence: tuple[Gold, ...] = (COST, OPENED),
+    split: str = "test",
+) -> Question:
+    return Question(
+        "q1", "What did the dam cost and when did it open?", kind, "40 million; 2019", keywords, evidence, split
+    )
 
 
 def cite(marker: int, start: int, end: int, source: str = "a.txt") -> Citation:
@@ -70,10 +75,15 @@ def write_set(tmp_path: Path, lines: list[dict[str, object] | str]) -> Path:
 
 
 def good(id: str = "q1", split: str = "dev", **changes: object) -> dict[str, object]:
-    record: dict[str, object] = {"id": id, "question": "What did the dam cost?", "type": "numeric",
-                                 "answer": "40 million.", "keywords": ["40 million"],
-                                 "evidence": [{"source": "a.txt", "quote": "The dam cost 40 million."}],
-                                 "split": split}
+    record: dict[str, object] = {
+        "id": id,
+        "question": "What did the dam cost?",
+        "type": "numeric",
+        "answer": "40 million.",
+        "keywords": ["40 million"],
+        "evidence": [{"source": "a.txt", "quote": "The dam cost 40 million."}],
+        "split": split,
+    }
     return record | changes
 
 
@@ -100,8 +110,10 @@ def test_a_valid_small_set_loads_with_located_spans(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lines", "problem"),
     [
-        ([good("q1", evidence=[{"source": "a.txt", "quote": "The dam cost 41 million."}]), good("q2", "test")],
-         "is not in a.txt"),
+        (
+            [good("q1", evidence=[{"source": "a.txt", "quote": "The dam cost 41 million."}]), good("q2", "test")],
+            "is not in a.txt",
+        ),
         ([good("q1", evidence=[{"source": "b.txt", "quote": "x"}]), good("q2", "test")], "not a readable file"),
         ([good("q1", type="trivia"), good("q2", "test")], "type 'trivia' is not one of"),
         ([good("q1"), good("q1", "test")], "id 'q1' is used more than once"),
@@ -153,8 +165,15 @@ def test_keywords_match_ignoring_case_spacing_and_quote_style() -> None:
 def test_score_of_a_hand_worked_answer() -> None:
     q = question()
     text = "The dam cost 40 million. [1] Critics called it a white elephant. [2]"
-    record = score(q, answer(text, (cite(1, 0, 24), cite(2, 44, 79))), [passage(44, 79), passage(0, 43)], DOCS,
-                   configuration="x", latency_ms=12.0, ttft_ms=5.0)
+    record = score(
+        q,
+        answer(text, (cite(1, 0, 24), cite(2, 44, 79))),
+        [passage(44, 79), passage(0, 43)],
+        DOCS,
+        configuration="x",
+        latency_ms=12.0,
+        ttft_ms=5.0,
+    )
     assert record.retrieved_ranks == (2, 2)
     assert record.reciprocal_rank == 0.5
     assert (record.citations, record.valid_citations, record.precise_citations) == (2, 2, 1)
@@ -165,15 +184,25 @@ def test_score_of_a_hand_worked_answer() -> None:
 
 def test_summary_of_hand_worked_records() -> None:
     q = question(keywords=("40 million",), evidence=(COST,))
-    right = score(q, answer("It cost 40 million [1]", (cite(1, 0, 24),)), [passage(0, 24)], DOCS,
-                  configuration="x", latency_ms=10.0, ttft_ms=None)
-    refused = score(q, answer("no", abstained=True), [passage(25, 43)], DOCS,
-                    configuration="x", latency_ms=20.0, ttft_ms=None)
+    right = score(
+        q,
+        answer("It cost 40 million [1]", (cite(1, 0, 24),)),
+        [passage(0, 24)],
+        DOCS,
+        configuration="x",
+        latency_ms=10.0,
+        ttft_ms=None,
+    )
+    refused = score(
+        q, answer("no", abstained=True), [passage(25, 43)], DOCS, configuration="x", latency_ms=20.0, ttft_ms=None
+    )
     unanswerable = question("unanswerable", (), ())
-    abstained = score(unanswerable, answer("no", abstained=True), [], DOCS,
-                      configuration="x", latency_ms=30.0, ttft_ms=None)
-    guessed = score(unanswerable, answer("x [1]", (cite(1, 25, 43),)), [], DOCS,
-                    configuration="x", latency_ms=40.0, ttft_ms=None)
+    abstained = score(
+        unanswerable, answer("no", abstained=True), [], DOCS, configuration="x", latency_ms=30.0, ttft_ms=None
+    )
+    guessed = score(
+        unanswerable, answer("x [1]", (cite(1, 25, 43),)), [], DOCS, configuration="x", latency_ms=40.0, ttft_ms=None
+    )
     summary = summarize([right, refused, abstained, guessed])
     assert summary["accuracy"] == 0.5 and summary["false_refusal"] == 0.5
     assert summary["abstention_unanswerable"] == 0.5
@@ -190,8 +219,11 @@ def test_gate_checks_minimums_and_maximums() -> None:
     thresholds = {"min": {"accuracy": 0.5, "recall@5": 0.8}, "max": {"false_refusal": 0.2}}
     assert check_gate({"accuracy": 0.5, "recall@5": 0.9, "false_refusal": 0.2}, thresholds) == []
     failures = check_gate({"accuracy": 0.4, "recall@5": None, "false_refusal": 0.3}, thresholds)
-    assert failures == ["accuracy = 0.4 is below 0.5", "recall@5 = None is below 0.8",
-                        "false_refusal = 0.3 is above 0.2"]
+    assert failures == [
+        "accuracy = 0.4 is below 0.5",
+        "recall@5 = None is below 0.8",
+        "false_refusal = 0.3 is above 0.2",
+    ]
 
 
 def test_extractive_engine_passes_the_gate_on_the_test_split(assistant) -> None:
@@ -199,8 +231,9 @@ def test_extractive_engine_passes_the_gate_on_the_test_split(assistant) -> None:
     thresholds = load_thresholds(THRESHOLDS)
     assert thresholds["min"]["citation_validity"] == 1.0
     questions = load_questions(QUESTIONS, SEEDS)
-    run = Harness(assistant).evaluate([CONFIGURATIONS[thresholds["configuration"]]], questions,
-                                      splits=[thresholds["split"]], curve=False)
+    run = Harness(assistant).evaluate(
+        [CONFIGURATIONS[thresholds["configuration"]]], questions, splits=[thresholds["split"]], curve=False
+    )
     summary = run.summaries[thresholds["configuration"]][thresholds["split"]]
     assert summary["questions"] == sum(q.split == thresholds["split"] for q in questions)
     assert summary["errors"] == 0

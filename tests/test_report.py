@@ -36,7 +36,9 @@ def test_report_files_are_written_and_self_contained(run, tmp_path: Path) -> Non
     assert set(data["summaries"]["extractive"]) == {"dev", "test", "all"}
     assert data["meta"]["commit"] == "abc"
     assert sorted(p.name for p in (tmp_path / "r1").glob("*.png")) == [
-        "abstention-trade-off-extractive.png", "latency-per-question.png", "success-rate-per-question-type.png"
+        "abstention-trade-off-extractive.png",
+        "latency-per-question.png",
+        "success-rate-per-question-type.png",
     ]
 
 
@@ -51,9 +53,24 @@ def test_markdown_holds_one_summary_row_per_configuration(run) -> None:
 
 def record(**changes: object) -> Record:
     values: dict[str, object] = dict(
-        configuration="x", id="q1", type="single", split="test", question="q", answer="a", abstained=False,
-        success=False, missing_keywords=("k",), retrieved_ranks=(7,), reciprocal_rank=0.1, citations=1,
-        valid_citations=1, precise_citations=0, cited_share=0.0, citation_chars=10, latency_ms=1.0, ttft_ms=1.0,
+        configuration="x",
+        id="q1",
+        type="single",
+        split="test",
+        question="q",
+        answer="a",
+        abstained=False,
+        success=False,
+        missing_keywords=("k",),
+        retrieved_ranks=(7,),
+        reciprocal_rank=0.1,
+        citations=1,
+        valid_citations=1,
+        precise_citations=0,
+        cited_share=0.0,
+        citation_chars=10,
+        latency_ms=1.0,
+        ttft_ms=1.0,
     )
     return Record(**(values | changes))  # type: ignore[arg-type]
 
