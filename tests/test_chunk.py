@@ -21,7 +21,9 @@ def test_chunks_are_exact_slices_within_budget(text: str, chunk_tokens: int, ove
     chunks = chunk_document(document, sentences, chunk_tokens=chunk_tokens, overlap_tokens=overlap)
     for chunk in chunks:
         assert chunk.text == text[chunk.start : chunk.end]
-        assert all(document.text[sentences[i].start : sentences[i].end] in chunk.text for i in chunk.sentence_ids)
+        for i in chunk.sentence_ids:  # a whole sentence, or a piece of one longer than a chunk
+            sentence = document.text[sentences[i].start : sentences[i].end]
+            assert sentence in chunk.text or chunk.text in sentence
     covered = {i for chunk in chunks for i in chunk.sentence_ids}
     assert covered == set(range(len(sentences)))  # every sentence lands in some chunk
 
