@@ -15,6 +15,7 @@ from qa.types import Answer, Citation, Document, Passage, SentenceCheck
 logger = logging.getLogger(__name__)
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
+REPEATED_MARKER = re.compile(r"(\[(\d{1,3})\])([.!?]?)(?:\s*\[\2\])+")
 REFUSAL = (
     "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
 )
@@ -64,6 +65,7 @@ def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
     known = {c.marker for c in kept}
     text = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer.text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    text = REPEATED_MARKER.sub(r"\1\3", text)  # "fact [5]. [5]" -> "fact [5]."
     if not kept and answer.engine != "smalltalk":
         return dataclasses.replace(abstention(answer.question, answer.passages, engine=answer.engine,
                                               checks=answer.checks), timings_ms=answer.timings_ms)

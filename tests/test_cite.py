@@ -34,6 +34,12 @@ def test_finalize_drops_forged_unused_and_unknown_citations() -> None:
     assert result.text == "12 ships [1]. Thirteen. Ghost."
 
 
+def test_a_marker_repeated_after_its_sentence_is_shown_once() -> None:
+    good = make_citation(DOC, 0, 21, 1)
+    assert finalize(answer("12 ships [1]. [1]", good), DOCS).text == "12 ships [1]."
+    assert finalize(answer("12 ships [1] [1] [1].", good), DOCS).text == "12 ships [1]."
+
+
 def test_an_answer_left_without_citations_abstains() -> None:
     result = finalize(answer("Unsupported claim [1].", Citation(1, "a.txt", 0, 5, "wrong")), DOCS)
     assert result.abstained and result.text == REFUSAL and result.citations == ()
