@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from qa.cite import finalize
 from qa.config import Settings
@@ -14,7 +14,16 @@ from qa.embed import Embedder, SentenceEmbedder
 from qa.engines.base import Engine, Request
 from qa.engines.extractive import ExtractiveEngine
 from qa.engines.llm import LLMEngine, make_llm_engine
-from qa.errors import CorpusError, IndexNotFound, IndexProblem, MissingDependency, ModelError, QAError
+from qa.errors import (
+    CorpusError,
+    IndexNotFound,
+    IndexProblem,
+    InvalidQuestion,
+    LLMError,
+    MissingDependency,
+    ModelError,
+    QAError,
+)
 from qa.evidence import EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
@@ -74,6 +83,10 @@ class Assistant:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
+        if k is not None and not 1 <= k <= 100:
+            raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
+        if history is not None and not all(isinstance(turn, Mapping) for turn in history):
+            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
         reply = smalltalk_reply(cleaned, documents=len(self.documents))
         if reply is not None:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": _ms(started)}, engine="smalltalk")
@@ -87,11 +100,18 @@ class Assistant:
                           tuple(self.retriever.passages(retrieval)), self.documents)
         picked = time.perf_counter()
         answer: Answer | None = None
-        for item in chosen.stream(request):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                yield item
+        try:
+            for item in chosen.stream(request):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
+        except LLMError as exc:
+            if (engine or self.settings.engine) != "auto":
+                raise
+            # subtle: what was already streamed is replaced by the final answer (the page and CLI show the final one)
+            logger.warning("The LLM failed (%s); answering with the extractive engine instead.", exc)
+            answer = self.engines["extractive"].answer(request)
         if answer is None:
             raise QAError(f"Engine {chosen.name!r} returned no answer.")
         timings = {**answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
@@ -102,7 +122,11 @@ class Assistant:
     def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
         """A follow-up made standalone: by the LLM when it answers, else by joining the previous question."""
         if history and isinstance(engine, LLMEngine) and any(t.get("role") == "user" for t in history):
-            rewritten = engine.rewrite(question, history)
+            try:
+                rewritten = engine.rewrite(question, history)
+            except LLMError as exc:  # the rewrite only helps retrieval: fall back to the simple join
+                logger.warning("Could not rewrite the follow-up with the LLM: %s", exc)
+                rewritten = ""
             if rewritten:
                 return rewritten
         return standalone_question(question, history)

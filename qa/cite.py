@@ -21,6 +21,12 @@ REFUSAL = (
 )
 
 
+def defuse_markers(text: str) -> str:
+    """Article text for display or for the model, with its own "[2]" (a footnote, say) written "［2］" so it is
+    never read as a citation marker. Citations keep the exact quote; this is only for the answer's wording."""
+    return MARKER.sub(lambda m: f"［{m.group(1)}］", text)
+
+
 def make_citation(document: Document, start: int, end: int, marker: int) -> Citation:
     """A citation of `document.text[start:end]`; raises ValueError for an empty or out-of-range span."""
     if not 0 <= start < end <= len(document.text):

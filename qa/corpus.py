@@ -101,6 +101,7 @@ def _read_text(path: Path, source: str) -> str | None:
 
 
 def _read_jsonl(text: str, source: str) -> Iterator[Document]:
+    seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -113,7 +114,11 @@ def _read_jsonl(text: str, source: str) -> Iterator[Document]:
         if not isinstance(body, str) or not body.strip():
             logger.warning("Skipping %s line %d: no non-empty \"text\" field.", source, number)
             continue
-        key = record.get("id") or record.get("url") or number
+        key = str(record.get("id") or record.get("url") or number)
+        if key in seen:  # every article needs its own source name: offsets are looked up by it
+            logger.warning("%s line %d repeats the id %r; indexing it as %r.", source, number, key, f"{key}@{number}")
+            key = f"{key}@{number}"
+        seen.add(key)
         title = record.get("title") if isinstance(record.get("title"), str) else None
         yield make_document(f"{source}#{key}", body, title)
 

@@ -14,7 +14,9 @@ GREETING = re.compile(
     r"^(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening)|greetings|yo)\b[\s!.,]*(?:there)?[\s!.]*$",
     re.IGNORECASE,
 )
-THANKS = re.compile(r"^(?:thanks?|thank you|thx|cheers|great|ok(?:ay)?|cool|nice|perfect)\b[\w\s!.,]*$", re.IGNORECASE)
+THANKS = re.compile(r"^(?:thanks?|thank you|thx|cheers|great|ok(?:ay)?|cool|nice|perfect)"
+                    r"(?:[\s,]+(?:a lot|so much|very much|again|you|thanks?|that'?s? (?:great|helpful)))*[\s!.,]*$",
+                    re.IGNORECASE)
 BYE = re.compile(r"^(?:bye|goodbye|see you|ciao)\b[\w\s!.,]*$", re.IGNORECASE)
 HELP = re.compile(r"^(?:help|who are you|what are you|what can you do|how does this work)\??[\s!.]*$", re.IGNORECASE)
 FOLLOW_UP = re.compile(r"^(?:and|but|also|what about|how about)\b|\b(?:he|she|they|them|him|her|it|its|their|"
@@ -41,7 +43,7 @@ def smalltalk_reply(question: str, *, documents: int) -> str | None:
     """A short reply to greetings, thanks and "who are you", or None for a real question."""
     if GREETING.match(question):
         return f"Hello! Ask me anything about the {documents} news articles I hold; I'll cite the exact passages."
-    if THANKS.match(question) and len(question.split()) <= 6:
+    if THANKS.match(question):
         return "You're welcome. Ask another question whenever you like."
     if BYE.match(question):
         return "Goodbye!"

@@ -14,6 +14,8 @@ from qa.types import Document, Sentence
 
 LIST_MARKER = re.compile(r"[\s\u00a0]*(?:[•●▪◦·*\-–—]|\(?\d{1,2}[.)])[\s\u00a0]+")
 LINE = re.compile(r"[^\n]+")
+WINDOW = 4000  # characters handed to pysbd at once
+BOUNDARY = re.compile(r"[.!?…][\"”’)\]]*\s+")
 CLOSING = ("」", "”", "’", '"', "'", ")", "]", " ", "\u00a0")
 
 
@@ -44,22 +46,43 @@ def split_sentences(document: Document) -> list[Sentence]:
 def _line_spans(text: str, line_start: int, line_end: int) -> list[tuple[int, int]]:
     line = text[line_start:line_end]
     spans: list[tuple[int, int]] = []
-    cursor = 0
-    for piece in _segmenter().segment(line):  # type: ignore[attr-defined]
-        start, end = piece.start, piece.end
-        if line[start:end] != piece.sent:  # pysbd's spans can drift on repeated text: locate it ourselves
-            start = line.find(piece.sent, cursor)
-            if start < 0:
-                continue
-            end = start + len(piece.sent)
-        cursor = end
-        marker = LIST_MARKER.match(line, start) if not line[:start].strip() else None
-        if marker:
-            start = marker.end()
-        span = _trim(line, start, end)
-        if span:
-            spans.append((line_start + span[0], line_start + span[1]))
+    for window_start, window_end in _windows(line):
+        window = line[window_start:window_end]
+        cursor = 0
+        for piece in _segmenter().segment(window):  # type: ignore[attr-defined]
+            start, end = piece.start, piece.end
+            if window[start:end] != piece.sent:  # pysbd's spans can drift on repeated text: locate it ourselves
+                start = window.find(piece.sent, cursor)
+                if start < 0:
+                    continue
+                end = start + len(piece.sent)
+            cursor = end
+            start, end = window_start + start, window_start + end
+            marker = LIST_MARKER.match(line, start) if not line[:start].strip() else None
+            if marker:
+                start = marker.end()
+            span = _trim(line, start, end)
+            if span:
+                spans.append((line_start + span[0], line_start + span[1]))
     return spans
+
+
+def _windows(line: str) -> list[tuple[int, int]]:
+    """Pieces of at most WINDOW characters, cut after sentence punctuation where possible.
+
+    subtle: pysbd's time grows with the square of the line's length (a 200 KB line took 9.5 s), and scraped
+    articles can be one huge line.
+    """
+    windows: list[tuple[int, int]] = []
+    start = 0
+    while len(line) - start > WINDOW:
+        cuts = [m.end() for m in BOUNDARY.finditer(line, start + WINDOW // 2, start + WINDOW)]
+        space = line.rfind(" ", start + WINDOW // 2, start + WINDOW)
+        cut = cuts[-1] if cuts else space + 1 if space > start else start + WINDOW
+        windows.append((start, cut))
+        start = cut
+    windows.append((start, len(line)))
+    return windows
 
 
 def _trim(line: str, start: int, end: int) -> tuple[int, int] | None:

@@ -82,3 +82,13 @@ def test_find_boilerplate_marks_repeats_and_trailing_listings() -> None:
         ("A real sentence that is long enough to count as prose here.\nBook one\nBook two\nBook three", "repeated line")
     ]
     assert make_document("x.txt", text).title == "Headline here today"
+
+
+def test_repeated_jsonl_ids_get_distinct_sources(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lines = [{"id": "x", "text": "First article."}, {"id": "x", "text": "Second article."}]
+    (tmp_path / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in lines), encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    assert [(d.source, d.text) for d in documents] == [("feed.jsonl#x", "First article."),
+                                                       ("feed.jsonl#x@2", "Second article.")]
+    assert "line 2 repeats the id 'x'" in caplog.text

@@ -34,3 +34,10 @@ def test_seed_sentences_exclude_boilerplate_and_list_markers() -> None:
     kinds = {document.text[s.start : s.end]: s.kind for s in split_sentences(document)}
     assert kinds["Will Xi Jinping Lose Face?"] == "heading"
     assert kinds["They are the Taliban’s enemies."] == "sentence"
+
+
+def test_a_huge_single_line_is_split_in_windows_without_cutting_sentences() -> None:
+    sentence = "The harbor reopened on Monday after repairs."
+    text = " ".join([sentence] * 2000)  # 90 KB on one line, as scraped pages sometimes are
+    spans = [text[s.start : s.end] for s in split_sentences(make_document("one-line.txt", text))]
+    assert spans == [sentence] * 2000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from qa.cite import abstention, make_citation
+from qa.cite import abstention, defuse_markers, make_citation
 from qa.engines.base import Request
 from qa.evidence import ASKS_NUMBER, Evidence
 from qa.types import Answer, Citation
@@ -59,7 +59,7 @@ class ExtractiveEngine:
 
 def _display(quote: str) -> str:
     """The quote on one line (a quote may span a soft line break); the citation keeps the exact text."""
-    return " ".join(quote.split())
+    return defuse_markers(" ".join(quote.split()))
 
 
 def _short(title: str, limit: int = 80) -> str:

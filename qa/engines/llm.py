@@ -19,7 +19,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
-from qa.cite import MARKER, abstention, make_citation
+from qa.cite import MARKER, abstention, defuse_markers, make_citation
 from qa.config import Settings
 from qa.engines.base import Engine, Request
 from qa.engines.chat_models import ChatModelFactory, chat_model_factory
@@ -48,7 +48,7 @@ def chat_prompt(name: str) -> ChatPromptTemplate:
 
 def render_evidence(evidence: Sequence[Evidence], documents: Mapping[str, Document]) -> str:
     """`[n] (article title) sentence` lines, best evidence first."""
-    return "\n".join(f"[{n}] ({_short(documents[e.source].title)}) {' '.join(e.text.split())}"
+    return "\n".join(f"[{n}] ({_short(documents[e.source].title)}) {defuse_markers(' '.join(e.text.split()))}"
                      for n, e in enumerate(evidence, start=1))
 
 
