@@ -75,7 +75,9 @@ class EvidencePicker:
     def __init__(self, index: Index, settings: Settings) -> None:
         self.index = index
         self.settings = settings
-        self.sentence_terms = [terms(index.text(s)) for s in index.sentences]
+        # one batched call: several times faster than one call per sentence
+        tokens = tokenize([index.text(s) for s in index.sentences]) if index.sentences else []
+        self.sentence_terms = [{normalize(t) for t in found} - QUESTION_WORDS for found in tokens]
         # Terms of a whole article (its title included): partial credit for naming the right article.
         self.document_terms: dict[str, set[str]] = {s: terms(d.title) for s, d in index.documents.items()}
         for sentence, found in zip(index.sentences, self.sentence_terms, strict=True):

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from qa.chunk import ENCODING, chunk_document
 from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embed import Embedder, SentenceEmbedder
-from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
+from qa.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexNotFound, QAError
 from qa.segment import split_sentences
 from qa.types import Chunk, Document, Sentence
 
@@ -142,7 +143,8 @@ def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Se
                                  first_sentence_id=len(sentences))
         sentences += found
     if not chunks:
-        raise QAError(f"No text to index in {settings.corpus_dir}: every article is empty or boilerplate.")
+        raise EmptyCorpus(f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
+                          "(see the warnings above); add articles with body text.")
     return sentences, chunks
 
 
@@ -201,8 +203,9 @@ def _vector_index(vectors: np.ndarray, settings: Settings) -> Any:
 
 def _manifest(documents: Sequence[Document], sentences: Sequence[Sentence], chunks: Sequence[Chunk], dim: int,
               settings: Settings, seconds: float) -> dict[str, Any]:
-    per_doc = {d.source: {"sha256": d.sha256, "chars": len(d.text),
-                          "chunks": sum(1 for c in chunks if c.source == d.source)} for d in documents}
+    chunk_counts = Counter(c.source for c in chunks)
+    per_doc = {d.source: {"sha256": d.sha256, "chars": len(d.text), "chunks": chunk_counts[d.source]}
+               for d in documents}
     return {
         "format_version": FORMAT_VERSION,
         "embed_model": settings.embed_model,

@@ -23,11 +23,3 @@ def load_prompt(name: str, directory: Path | None = None) -> str:
             return path.read_text(encoding="utf-8")
     raise QAError(f"Prompt template {name!r} not found (looked in {', '.join(map(str, candidates))}); "
                   "reinstall the package.")
-
-
-def render(template: str, **values: str) -> str:
-    """Fill `{name}` placeholders; a missing value is an error, never a silent blank."""
-    try:
-        return template.format(**values)
-    except KeyError as exc:
-        raise QAError(f"Prompt template needs a value for {exc.args[0]!r}.") from exc
