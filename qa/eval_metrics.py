@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qa.cite import is_valid
 from qa.evaluation import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
 from qa.types import Answer, Citation, Document, Passage
 
@@ -94,16 +95,6 @@ def is_precise(citation: Citation, question: Question) -> bool:
         return True
     quote = normalize_text(citation.quote)
     return any(normalize_text(keyword) in quote for keyword in question.keywords)
-
-
-def is_valid(citation: Citation, documents: Mapping[str, Document]) -> bool:
-    """The quote is exactly the document's characters [start:end]."""
-    document = documents.get(citation.source)
-    return (
-        document is not None
-        and 0 <= citation.start < citation.end
-        and (document.text[citation.start : citation.end] == citation.quote)
-    )
 
 
 def is_success(question: Question, answer: Answer) -> bool:
