@@ -43,6 +43,7 @@ lint: install-dev
 
 test: install-dev model
 	$(BIN)/ruff check qa ui tests
+	$(BIN)/ruff format --check qa ui tests
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -3,20 +3,51 @@
     >>> from qa import Assistant
     >>> answer = Assistant.load().ask("How many people did the Kabul airport attack kill?")
     >>> answer.citations[0].quote
+
+The first group of names is the user API; the second is what the evaluation and benchmark tools
+(`qa.evaluation`, `qa.bench`) build on: they import nothing else from the library.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 
 from qa.api import Assistant
+from qa.chunk import count_tokens
+from qa.cite import is_valid_citation
 from qa.config import Settings
-from qa.errors import InvalidQuestion, MissingDependency, QAError
-from qa.types import Answer, Citation, Document, Passage, SentenceCheck, answer_record
+from qa.corpus import load_corpus, make_document
+from qa.embed import SentenceEmbedder, require, resolve_embed_model
+from qa.errors import (
+    EmptyCorpus,
+    EvalSetError,
+    IndexMismatch,
+    InvalidQuestion,
+    MissingDependency,
+    QAError,
+)
+from qa.retrieve import HybridRetriever
+from qa.store import Index, build_index, vector_index
+from qa.text import MARKER, shorten
+from qa.types import (
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    Passage,
+    Progress,
+    SentenceCheck,
+    answer_record,
+    final_answer,
+)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("qa")  # the one version source is pyproject.toml
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout that was never installed
+    __version__ = "0+unknown"
 
 
 def ask(question: str, settings: Settings | None = None) -> Answer:
@@ -27,14 +58,33 @@ def ask(question: str, settings: Settings | None = None) -> Answer:
 __all__ = [
     "Answer",
     "Assistant",
+    "Chunk",
     "Citation",
     "Document",
+    "EmptyCorpus",
+    "EvalSetError",
+    "HybridRetriever",
+    "Index",
+    "IndexMismatch",
     "InvalidQuestion",
+    "MARKER",
     "MissingDependency",
     "Passage",
+    "Progress",
     "QAError",
     "SentenceCheck",
+    "SentenceEmbedder",
     "Settings",
     "answer_record",
     "ask",
+    "build_index",
+    "count_tokens",
+    "final_answer",
+    "is_valid_citation",
+    "load_corpus",
+    "make_document",
+    "require",
+    "resolve_embed_model",
+    "shorten",
+    "vector_index",
 ]

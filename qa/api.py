@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+
+from langchain_core.embeddings import Embeddings
 
 from qa.cite import finalize
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import Embedder, SentenceEmbedder
+from qa.embed import SentenceEmbedder
 from qa.engines.base import Engine, Request
 from qa.engines.extractive import ExtractiveEngine
 from qa.engines.llm import LLMEngine, make_llm_engine
@@ -28,30 +30,37 @@ from qa.evidence import EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
-from qa.types import Answer, Document, Passage
+from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 class Assistant:
     """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading)."""
 
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder,
-                 engines: dict[str, Engine] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, index: Index, embedder: Embeddings, engines: dict[str, Engine] | None = None
+    ) -> None:
         self.settings = settings
         self.index = index
+        self.embedder = embedder
         self.retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
         self.picker = EvidencePicker(index, settings)
-        self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences)}
+        self.engines: dict[str, Engine] = {
+            "extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences, margin=settings.quote_margin)
+        }
         self.engines.update(engines or {})
 
     @classmethod
-    def load(cls, settings: Settings | None = None, *, progress: Progress | None = None) -> Assistant:
-        """Load the index, building or refreshing it from the corpus when it is missing, stale or mismatched."""
+    def load(
+        cls, settings: Settings | None = None, *, progress: Progress | None = None, embedder: Embeddings | None = None
+    ) -> Assistant:
+        """Load the index, building or refreshing it from the corpus when it is missing, stale or mismatched.
+
+        `embedder` replaces the configured sentence-transformers model (any LangChain `Embeddings`).
+        """
         settings = settings or Settings()
-        embedder = SentenceEmbedder(settings.embed_model)
+        embedder = embedder or SentenceEmbedder(settings.embed_model)
         index = open_index(settings, embedder=embedder, progress=progress)
         return cls(settings, index, embedder, llm_engines(settings, embedder))
 
@@ -67,19 +76,15 @@ class Assistant:
         query = clean_question(question, max_chars=self.settings.max_question_chars)
         return self.retriever.passages(self.retriever.retrieve(query, k=k))
 
-    def ask(self, question: str, *, history: History | None = None, engine: str | None = None,
-            k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
+    ) -> Answer:
         """Answer `question` with verified citations, or abstain."""
-        answer: Answer | None = None
-        for item in self.stream(question, history=history, engine=engine, k=k):
-            if isinstance(item, Answer):
-                answer = item
-        if answer is None:  # pragma: no cover - stream always ends with an Answer
-            raise QAError("The engine produced no answer.")
-        return answer
+        return final_answer(self.stream(question, history=history, engine=engine, k=k))
 
-    def stream(self, question: str, *, history: History | None = None, engine: str | None = None,
-               k: int | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
+    ) -> Iterator[str | Answer]:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
@@ -89,15 +94,22 @@ class Assistant:
             raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
         reply = smalltalk_reply(cleaned, documents=len(self.documents))
         if reply is not None:
-            yield Answer(cleaned, reply, False, (), (), {"total_ms": _ms(started)}, engine="smalltalk")
+            yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
         query = self._standalone(cleaned, history, chosen)
         retrieval = self.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
-        evidence = self.picker.pick(query, retrieval, limit=max(self.settings.evidence_sentences, 8))
-        request = Request(query, evidence, self.picker.judge(query, evidence),
-                          tuple(self.retriever.passages(retrieval)), self.documents)
+        evidence = self.picker.pick(
+            query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
+        )
+        request = Request(
+            query,
+            evidence,
+            self.picker.judge(query, evidence),
+            tuple(self.retriever.passages(retrieval)),
+            self.documents,
+        )
         picked = time.perf_counter()
         answer: Answer | None = None
         try:
@@ -114,9 +126,13 @@ class Assistant:
             answer = self.engines["extractive"].answer(request)
         if answer is None:
             raise QAError(f"Engine {chosen.name!r} returned no answer.")
-        timings = {**answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
-                   "retrieve_ms": _ms(started, retrieved), "evidence_ms": _ms(retrieved, picked),
-                   "answer_ms": _ms(picked), "total_ms": _ms(started)}
+        timings = {
+            **answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
+            "retrieve_ms": elapsed_ms(started, retrieved),
+            "evidence_ms": elapsed_ms(retrieved, picked),
+            "answer_ms": elapsed_ms(picked),
+            "total_ms": elapsed_ms(started),
+        }
         yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
 
     def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
@@ -140,7 +156,7 @@ class Assistant:
         return self.engines[name]
 
 
-def llm_engines(settings: Settings, embedder: SentenceEmbedder) -> dict[str, Engine]:
+def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
     """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
     if settings.engine == "extractive":
         return {}
@@ -153,8 +169,7 @@ def llm_engines(settings: Settings, embedder: SentenceEmbedder) -> dict[str, Eng
         return {}
 
 
-def open_index(settings: Settings, *, embedder: Embedder | None = None,
-               progress: Progress | None = None) -> Index:
+def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Index:
     """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
     try:
         index = load_index(settings.index_dir, settings)
@@ -176,7 +191,3 @@ def open_index(settings: Settings, *, embedder: Embedder | None = None,
         logger.warning("Index is stale (%d changed: %s); updating it.", len(changed), ", ".join(changed[:5]))
         return build_index(settings, documents=documents, embedder=embedder, progress=progress)
     return index
-
-
-def _ms(start: float, end: float | None = None) -> float:
-    return round(((end if end is not None else time.perf_counter()) - start) * 1000, 2)

@@ -58,21 +58,30 @@ def chunk_document(
     def emit() -> None:
         first, last = sentences[window[0][0]], sentences[window[-1][0]]
         ids = tuple(first_sentence_id + index for index, _ in window)
-        chunks.append(Chunk(first_id + len(chunks), document.source, first.start, last.end,
-                            document.text[first.start:last.end], ids))
+        chunks.append(
+            Chunk(
+                first_id + len(chunks),
+                document.source,
+                first.start,
+                last.end,
+                document.text[first.start : last.end],
+                ids,
+            )
+        )
 
     for index, sentence in enumerate(sentences):
-        tokens = count_tokens(document.text[sentence.start:sentence.end])
+        tokens = count_tokens(document.text[sentence.start : sentence.end])
         # subtle: text between two kept sentences that holds letters was excluded (boilerplate, other script)
-        crosses_skip = previous_end >= 0 and any(c.isalnum() for c in document.text[previous_end:sentence.start])
+        crosses_skip = previous_end >= 0 and any(c.isalnum() for c in document.text[previous_end : sentence.start])
         if window and (crosses_skip or sum(t for _, t in window) + tokens > chunk_tokens):
             emit()
             window = [] if crosses_skip else _overlap(window, overlap_tokens, chunk_tokens - tokens)
         if tokens > chunk_tokens:
             if window:
                 emit()
-            chunks.extend(_split_long(document, sentence, first_sentence_id + index, chunk_tokens,
-                                      first_id + len(chunks)))
+            chunks.extend(
+                _split_long(document, sentence, first_sentence_id + index, chunk_tokens, first_id + len(chunks))
+            )
             window = []
         else:
             window.append((index, tokens))
@@ -93,19 +102,20 @@ def _overlap(window: list[tuple[int, int]], overlap_tokens: int, room: int) -> l
     return kept
 
 
-def _split_long(document: Document, sentence: Sentence, sentence_id: int, chunk_tokens: int,
-                first_id: int) -> list[Chunk]:
+def _split_long(
+    document: Document, sentence: Sentence, sentence_id: int, chunk_tokens: int, first_id: int
+) -> list[Chunk]:
     pieces: list[Chunk] = []
     start = end = sentence.start
     total = 0
     for word in WORD.finditer(document.text, sentence.start, sentence.end):
         tokens = count_tokens(word.group()) + 1
         if total and total + tokens > chunk_tokens:
-            pieces.append(Chunk(first_id + len(pieces), document.source, start, end, document.text[start:end],
-                                (sentence_id,)))
+            pieces.append(
+                Chunk(first_id + len(pieces), document.source, start, end, document.text[start:end], (sentence_id,))
+            )
             start, total = word.start(), 0
         end = word.end()
         total += tokens
-    pieces.append(Chunk(first_id + len(pieces), document.source, start, end, document.text[start:end],
-                        (sentence_id,)))
+    pieces.append(Chunk(first_id + len(pieces), document.source, start, end, document.text[start:end], (sentence_id,)))
     return pieces

@@ -10,15 +10,13 @@ import logging
 import re
 from collections.abc import Mapping
 
+from qa.text import MARKER
 from qa.types import Answer, Citation, Document, Passage, SentenceCheck
 
 logger = logging.getLogger(__name__)
 
-MARKER = re.compile(r"\[(\d{1,3})\]")
 REPEATED_MARKER = re.compile(r"(\[(\d{1,3})\])([.!?]?)(?:\s*\[\2\])+")
-REFUSAL = (
-    "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
-)
+REFUSAL = "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
 
 
 def defuse_markers(text: str) -> str:
@@ -34,7 +32,7 @@ def make_citation(document: Document, start: int, end: int, marker: int) -> Cita
     return Citation(marker, document.source, start, end, document.text[start:end])
 
 
-def is_valid(citation: Citation, documents: Mapping[str, Document]) -> bool:
+def is_valid_citation(citation: Citation, documents: Mapping[str, Document]) -> bool:
     document = documents.get(citation.source)
     return (
         document is not None
@@ -48,8 +46,9 @@ def markers(text: str) -> list[int]:
     return list(dict.fromkeys(int(m) for m in MARKER.findall(text)))
 
 
-def abstention(question: str, passages: tuple[Passage, ...], *, engine: str,
-               checks: tuple[SentenceCheck, ...] = ()) -> Answer:
+def abstention(
+    question: str, passages: tuple[Passage, ...], *, engine: str, checks: tuple[SentenceCheck, ...] = ()
+) -> Answer:
     """The fixed refusal: no citations; retrieved passages are kept only to be shown as not answering."""
     return Answer(question, REFUSAL, True, (), passages, engine=engine, checks=checks)
 
@@ -61,9 +60,14 @@ def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
     used = set(markers(answer.text))
     kept = []
     for citation in answer.citations:
-        if not is_valid(citation, documents):
-            logger.error("Dropped citation [%d]: its quote does not match %s[%d:%d]",
-                         citation.marker, citation.source, citation.start, citation.end)
+        if not is_valid_citation(citation, documents):
+            logger.error(
+                "Dropped citation [%d]: its quote does not match %s[%d:%d]",
+                citation.marker,
+                citation.source,
+                citation.start,
+                citation.end,
+            )
         elif citation.marker not in used:
             logger.warning("Dropped citation [%d]: the answer does not use it", citation.marker)
         else:
@@ -73,6 +77,8 @@ def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = REPEATED_MARKER.sub(r"\1\3", text)  # "fact [5]. [5]" -> "fact [5]."
     if not kept and answer.engine != "smalltalk":
-        return dataclasses.replace(abstention(answer.question, answer.passages, engine=answer.engine,
-                                              checks=answer.checks), timings_ms=answer.timings_ms)
+        return dataclasses.replace(
+            abstention(answer.question, answer.passages, engine=answer.engine, checks=answer.checks),
+            timings_ms=answer.timings_ms,
+        )
     return dataclasses.replace(answer, text=text, citations=tuple(sorted(kept, key=lambda c: c.marker)))

@@ -13,21 +13,27 @@ from typing import Any
 
 import click
 
+from qa import __version__
 from qa.api import Assistant
-from qa.bench import render_report, run_bench
-from qa.bench import write_report as write_bench_report
-from qa.bench_stats import SECTIONS, BenchPlan
 from qa.config import Settings
+from qa.engines.models import fetch_model
 from qa.errors import MissingDependency, QAError
-from qa.eval_runs import CONFIGURATIONS, GROUPS, Harness, expand
-from qa.evaluation import check_gate, load_questions, load_thresholds
-from qa.models import fetch_model
 from qa.question import clean_question
-from qa.report import new_run_id, provenance, summary_table, write_report
 from qa.store import build_index
-from qa.types import Answer, answer_record
+from qa.types import Answer, Progress, answer_record
+
+# `qa --help` loads neither the evaluation nor the benchmark tools: their commands import them when run.
+BENCH_SECTIONS = ("indexing", "scale", "answers", "profile", "load")  # == qa.bench.stats.SECTIONS (a test checks)
 
 logger = logging.getLogger(__name__)
+
+questions_option = click.option(
+    "--questions",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("eval/questions.jsonl"),
+    show_default=True,
+    help="The question set (JSONL with gold quotes).",
+)
 
 
 def format_answer(answer: Answer) -> str:
@@ -58,12 +64,21 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 @click.group()
-@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), envvar="QA_CORPUS_DIR",
-              help="Folder of articles (.txt, .md, .jsonl). Default: seeds/.")
-@click.option("--index-dir", type=click.Path(path_type=Path), envvar="QA_INDEX_DIR",
-              help="Where the index lives. Default: index/default.")
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(path_type=Path),
+    envvar="QA_CORPUS_DIR",
+    help="Folder of articles (.txt, .md, .jsonl). Default: seeds/.",
+)
+@click.option(
+    "--index-dir",
+    type=click.Path(path_type=Path),
+    envvar="QA_INDEX_DIR",
+    help="Where the index lives. Default: index/default.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
-@click.version_option("0.1.0", prog_name="qa")
+@click.version_option(__version__, prog_name="qa")
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, verbose: bool) -> None:
     """Grounded answers about a folder of news articles, each claim citing the exact source characters."""
@@ -83,15 +98,13 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
         qa index --corpus seeds --index-dir index/default
     """
     settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
-    with errors_as_click(), click.progressbar(length=1, label="Embedding", file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.length = max(total, 1)
-            bar.update(done - bar.pos)
-
+    with errors_as_click(), progress_bar("Embedding") as progress:
         index = build_index(settings, progress=progress)
     counts = index.manifest["counts"]
-    click.echo(f"Indexed {counts['documents']} documents ({counts['chunks']} chunks, {counts['sentences']} sentences) "
-               f"into {settings.index_dir} in {index.manifest['build_seconds']:.1f} s.")
+    click.echo(
+        f"Indexed {counts['documents']} documents ({counts['chunks']} chunks, {counts['sentences']} sentences) "
+        f"into {settings.index_dir} in {index.manifest['build_seconds']:.1f} s."
+    )
 
 
 @cli.command()
@@ -113,15 +126,22 @@ def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool) ->
         if as_json:
             click.echo(json.dumps(asdict(passage), ensure_ascii=False))
         else:
-            click.echo(f"{rank}. {passage.source} [{passage.start}:{passage.end}] score={passage.score:.4f}\n"
-                       f"   {' '.join(passage.text.split())[:300]}")
+            click.echo(
+                f"{rank}. {passage.source} [{passage.start}:{passage.end}] score={passage.score:.4f}\n"
+                f"   {' '.join(passage.text.split())[:300]}"
+            )
 
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("--batch", type=click.File("r", encoding="utf-8"), help="JSONL file of {\"id\", \"question\"}.")
-@click.option("--engine", type=click.Choice(["auto", "extractive", "llm"]), default=None, envvar="QA_ENGINE",
-              help="Answer engine (default auto: llm when available).")
+@click.option("--batch", type=click.File("r", encoding="utf-8"), help='JSONL file of {"id", "question"}.')
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "extractive", "llm"]),
+    default=None,
+    envvar="QA_ENGINE",
+    help="Answer engine (default auto: llm when available).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None, as_json: bool) -> None:
@@ -162,11 +182,7 @@ def fetch_model_command(ctx: click.Context) -> None:
         qa fetch-model        # once per machine; `make model` runs it
     """
     settings = settings_from(ctx)
-    with errors_as_click(), click.progressbar(length=1, label="Fetching model parts", file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with errors_as_click(), progress_bar("Fetching model parts") as progress:
         path = fetch_model(settings, progress=progress)
     click.echo(f"Model ready: {path}")
 
@@ -174,8 +190,13 @@ def fetch_model_command(ctx: click.Context) -> None:
 @cli.command("chat")
 @click.option("--host", envvar="QA_HOST", default=None, help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), envvar="QA_PORT", default=None, help="Port (default 7860).")
-@click.option("--engine", type=click.Choice(["auto", "extractive", "llm"]), default=None, envvar="QA_ENGINE",
-              help="Default answer engine of the page (default auto: llm when available).")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "extractive", "llm"]),
+    default=None,
+    envvar="QA_ENGINE",
+    help="Default answer engine of the page (default auto: llm when available).",
+)
 @click.pass_context
 def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None) -> None:
     """Serve the chat page (cited answers, click a citation to see its passage); never a public share link.
@@ -190,60 +211,67 @@ def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | N
             from ui.app import main as serve_page
         except ImportError as exc:
             raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
-        bar = LazyProgressBar("Indexing the corpus")
-        try:
-            assistant = Assistant.load(settings, progress=bar)
-        finally:
-            bar.close()
-        click.echo(f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
-                   f"on http://{settings.host}:{settings.port} (Ctrl+C to stop)", err=True)
+        assistant = load_assistant(settings)
+        click.echo(
+            f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
+            f"on http://{settings.host}:{settings.port} (Ctrl+C to stop)",
+            err=True,
+        )
         serve_page(assistant, settings)
-
-
-class LazyProgressBar:
-    """A click progress bar on stderr that appears only once there is progress to show (an index build)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.length = max(total, 1)
-        self.bar.update(max(done - self.bar.pos, 0))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
 
 
 @cli.command("eval")
 @click.argument("names", nargs=-1)
 @click.option("--compare", is_flag=True, help="Compare NAMES side by side (default: the `standard` group).")
 @click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True)
-@click.option("--engine", type=click.Choice(["extractive", "llm"]), default="extractive", show_default=True,
-              help="The engine to evaluate when no NAMES are given.")
-@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("eval/questions.jsonl"), show_default=True)
-@click.option("--thresholds", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("eval/thresholds.json"), show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["extractive", "llm"]),
+    default="extractive",
+    show_default=True,
+    help="The engine to evaluate when no NAMES are given.",
+)
+@questions_option
+@click.option(
+    "--thresholds",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("eval/thresholds.json"),
+    show_default=True,
+)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Default: eval/reports/RUN/.")
 @click.option("--curve/--no-curve", default=True, help="Re-run extractive over abstention thresholds.")
 @click.option("--gate", is_flag=True, help="Exit 1 when the gated row is below eval/thresholds.json.")
+@click.option("--list", "list_only", is_flag=True, help="List the configurations and groups, then exit.")
 @click.pass_context
-def eval_command(ctx: click.Context, names: tuple[str, ...], compare: bool, split: str, engine: str,
-                 questions: Path, thresholds: Path, out: Path | None, curve: bool, gate: bool) -> None:
+def eval_command(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    compare: bool,
+    split: str,
+    engine: str,
+    questions: Path,
+    thresholds: Path,
+    out: Path | None,
+    curve: bool,
+    gate: bool,
+    list_only: bool,
+) -> None:
     """Score configurations on the question set; write report.json, report.md and report.html.
 
     \b
-    Configurations: {configurations}
-    Groups: {groups}
+    Configurations and groups: see eval/README.md (or `qa eval --list`).
     Example:
         qa eval --split all --compare extractive hybrid-vs-dense llm baseline
     """
+    from qa.evaluation import Harness, check_gate, expand, load_questions, load_thresholds
+    from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
+
+    if list_only:
+        from qa.evaluation import CONFIGURATIONS, GROUPS
+
+        click.echo("\n".join(f"{c.name}: {c.description}" for c in CONFIGURATIONS.values()))
+        click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
+        return
     settings = settings_from(ctx, engine="extractive")
     splits = ["dev", "test"] if split == "all" else [split]
     with errors_as_click():
@@ -254,11 +282,7 @@ def eval_command(ctx: click.Context, names: tuple[str, ...], compare: bool, spli
             splits += [] if limits["split"] in splits else [limits["split"]]
         asked = load_questions(questions, settings.corpus_dir)
         assistant = load_assistant(settings)
-        with click.progressbar(length=1, label="Evaluating", file=sys.stderr) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = max(total, 1)
-                bar.update(done - bar.pos)
-
+        with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
             run = harness.evaluate(configurations, asked, splits=splits, curve=curve)
         run_id = new_run_id()
@@ -277,23 +301,23 @@ def eval_command(ctx: click.Context, names: tuple[str, ...], compare: bool, spli
         ctx.exit(1)
 
 
-eval_command.help = (eval_command.help or "").format(
-    configurations=", ".join(CONFIGURATIONS),
-    groups=", ".join(f"{name} ({' + '.join(members)})" for name, members in GROUPS.items()),
-)
-
-
 @cli.command("bench")
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer questions (a few minutes on 2 cores).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write the JSON. Default: eval/reports/bench-RUN.json.")
-@click.option("--only", "only", type=click.Choice(SECTIONS), multiple=True,
-              help="Run only these sections (repeatable). Default: all.")
-@click.option("--questions", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("eval/questions.jsonl"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the JSON. Default: eval/reports/bench-RUN.json.",
+)
+@click.option(
+    "--only",
+    "only",
+    type=click.Choice(BENCH_SECTIONS),
+    multiple=True,
+    help="Run only these sections (repeatable). Default: all.",
+)
+@questions_option
 @click.pass_context
-def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...],
-                  questions: Path) -> None:
+def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path) -> None:
     """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
     pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat`.
 
@@ -301,11 +325,14 @@ def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple
     Example:
         qa bench --quick --only indexing --only answers
     """
+    from qa.bench import render_report, run_bench, write_report
+    from qa.bench.stats import BenchPlan
+
     settings = settings_from(ctx)
-    plan = BenchPlan(quick=quick, questions=questions, only=only or SECTIONS)
+    plan = BenchPlan(quick=quick, questions=questions, only=only or BENCH_SECTIONS)
     with errors_as_click():
         report = run_bench(settings, plan, log=lambda message: click.echo(message, err=True))
-    path = write_bench_report(report, out)
+    path = write_report(report, out)
     click.echo(render_report(report))
     click.echo(f"\nReport: {path}")
 
@@ -321,19 +348,32 @@ def read_batch(handle: Any) -> list[tuple[Any, str]]:
             requests.append((record["id"], str(record["question"])))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise click.ClickException(
-                f"{handle.name} line {number}: expected {{\"id\": ..., \"question\": ...}} ({exc})."
+                f'{handle.name} line {number}: expected {{"id": ..., "question": ...}} ({exc}).'
             ) from exc
     return requests
 
 
 def load_assistant(settings: Settings) -> Assistant:
-    """The assistant, showing progress on stderr if the index has to be built first."""
-    return Assistant.load(settings, progress=_stderr_progress())
+    """The assistant, with a progress bar on stderr if the index has to be built first."""
+    with progress_bar("Indexing the corpus") as progress:
+        return Assistant.load(settings, progress=progress)
 
 
-def _stderr_progress() -> Any:
+@contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    """A `Progress` drawing a click bar on stderr, which appears only once there is progress to show."""
+    bar: Any = None
+
     def progress(done: int, total: int) -> None:
-        if total and sys.stderr.isatty():
-            click.echo(f"\rIndexing: embedded {done}/{total}", err=True, nl=done >= total)
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.length = max(total, 1)
+        bar.update(max(done - bar.pos, 0))
 
-    return progress
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)

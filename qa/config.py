@@ -40,6 +40,9 @@ class Settings:
     min_evidence_score: float = 0.42  # best sentence: 0.5 * cosine + 0.5 * IDF-weighted term coverage
     min_dense_score: float = 0.40  # best sentence's cosine similarity to the question
     min_coverage: float = 0.30  # share of the question's terms found in the evidence (half credit: same article)
+    evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
+    quote_margin: float = 0.12  # extractive: quote sentences scoring within this of the best one
+    llm_evidence: int = 6  # numbered sentences the LLM sees (prompt length dominates its latency)
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000

@@ -112,7 +112,7 @@ def _read_jsonl(text: str, source: str) -> Iterator[Document]:
             continue
         body = record.get("text") if isinstance(record, dict) else None
         if not isinstance(body, str) or not body.strip():
-            logger.warning("Skipping %s line %d: no non-empty \"text\" field.", source, number)
+            logger.warning('Skipping %s line %d: no non-empty "text" field.', source, number)
             continue
         key = str(record.get("id") or record.get("url") or number)
         if key in seen:  # every article needs its own source name: offsets are looked up by it

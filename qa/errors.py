@@ -1,17 +1,17 @@
 """Exceptions raised by the library. Every message says what went wrong, where, and what to do.
 
-    QAError
-    ├── InvalidQuestion      empty, too long or unusable question
-    ├── CorpusError          corpus folder missing or unreadable
-    │   └── EmptyCorpus      no readable article in the folder
-    ├── IndexProblem         base of index problems
-    │   ├── IndexNotFound    no index at the path
-    │   ├── IndexMismatch    built with other settings, or stale
-    │   └── IndexCorrupt     files unreadable or inconsistent
-    ├── MissingDependency    an optional package is not installed
-    ├── ModelError           a model file is missing, truncated or has the wrong hash
-    ├── EvalSetError         the evaluation question set or thresholds file is malformed
-    └── LLMError             the language model failed, timed out or is unreachable
+QAError
+├── InvalidQuestion      empty, too long or unusable question
+├── CorpusError          corpus folder missing or unreadable
+│   └── EmptyCorpus      no readable article in the folder
+├── IndexProblem         base of index problems
+│   ├── IndexNotFound    no index at the path
+│   ├── IndexMismatch    built with other settings, or stale
+│   └── IndexCorrupt     files unreadable or inconsistent
+├── MissingDependency    an optional package is not installed
+├── ModelError           a model file is missing, truncated or has the wrong hash
+├── EvalSetError         the evaluation question set or thresholds file is malformed
+└── LLMError             the language model failed, timed out or is unreachable
 """
 
 from __future__ import annotations

@@ -14,13 +14,18 @@ GREETING = re.compile(
     r"^(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening)|greetings|yo)\b[\s!.,]*(?:there)?[\s!.]*$",
     re.IGNORECASE,
 )
-THANKS = re.compile(r"^(?:thanks?|thank you|thx|cheers|great|ok(?:ay)?|cool|nice|perfect)"
-                    r"(?:[\s,]+(?:a lot|so much|very much|again|you|thanks?|that'?s? (?:great|helpful)))*[\s!.,]*$",
-                    re.IGNORECASE)
+THANKS = re.compile(
+    r"^(?:thanks?|thank you|thx|cheers|great|ok(?:ay)?|cool|nice|perfect)"
+    r"(?:[\s,]+(?:a lot|so much|very much|again|you|thanks?|that'?s? (?:great|helpful)))*[\s!.,]*$",
+    re.IGNORECASE,
+)
 BYE = re.compile(r"^(?:bye|goodbye|see you|ciao)\b[\w\s!.,]*$", re.IGNORECASE)
 HELP = re.compile(r"^(?:help|who are you|what are you|what can you do|how does this work)\??[\s!.]*$", re.IGNORECASE)
-FOLLOW_UP = re.compile(r"^(?:and|but|also|what about|how about)\b|\b(?:he|she|they|them|him|her|it|its|their|"
-                       r"this|that|those|these|there)\b", re.IGNORECASE)
+FOLLOW_UP = re.compile(
+    r"^(?:and|but|also|what about|how about)\b|\b(?:he|she|they|them|him|her|it|its|their|"
+    r"this|that|those|these|there)\b",
+    re.IGNORECASE,
+)
 
 
 def clean_question(question: object, *, max_chars: int) -> str:
@@ -48,8 +53,10 @@ def smalltalk_reply(question: str, *, documents: int) -> str | None:
     if BYE.match(question):
         return "Goodbye!"
     if HELP.match(question):
-        return (f"I answer questions about {documents} news articles. Every sentence of an answer cites the exact "
-                "passage it comes from, and when the articles don't hold the answer I say so.")
+        return (
+            f"I answer questions about {documents} news articles. Every sentence of an answer cites the exact "
+            "passage it comes from, and when the articles don't hold the answer I say so."
+        )
     return None
 
 

@@ -14,11 +14,14 @@ import bm25s
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from qa.config import Settings
+from qa.embed import query_vector as query_vector_of
 from qa.store import Index, search_one
+from qa.text import tokenize
 from qa.types import Passage
 
 logger = logging.getLogger(__name__)
@@ -41,18 +44,13 @@ class Retrieval:
     hits: list[Hit]
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased word tokens without English stop words (bm25s's tokenizer)."""
-    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)  # type: ignore[no-any-return]
-
-
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval over an `Index`, fused with reciprocal-rank fusion."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     index: Index
-    embedder: Any  # a qa.embed.Embedder (a Protocol, which pydantic cannot check)
+    embedder: Embeddings
     settings: Settings
     bm25: Any = None
 
@@ -63,7 +61,7 @@ class HybridRetriever(BaseRetriever):
     def retrieve(self, query: str, *, k: int | None = None) -> Retrieval:
         """The top `k` chunks for `query` with their scores, plus the query vector for later stages."""
         k = k or self.settings.k
-        query_vector = self.embedder.embed([query])[0]
+        query_vector = query_vector_of(self.embedder, query)
         dense = self._dense(query_vector) if self.settings.retrieval != "lexical" else []
         lexical = self._lexical(query) if self.settings.retrieval != "dense" else []
         fused = self._fuse(dense, lexical)
@@ -76,16 +74,30 @@ class HybridRetriever(BaseRetriever):
 
     def passages(self, retrieval: Retrieval) -> list[Passage]:
         chunks = self.index.chunks
-        return [Passage(chunks[h.chunk_id].source, chunks[h.chunk_id].start, chunks[h.chunk_id].end,
-                        chunks[h.chunk_id].text, round(h.score, 6)) for h in retrieval.hits]
+        return [
+            Passage(
+                chunks[h.chunk_id].source,
+                chunks[h.chunk_id].start,
+                chunks[h.chunk_id].end,
+                chunks[h.chunk_id].text,
+                round(h.score, 6),
+            )
+            for h in retrieval.hits
+        ]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.retrieve(query)
         return [
             LCDocument(
                 page_content=passage.text,
-                metadata={"source": passage.source, "start": passage.start, "end": passage.end,
-                          "chunk_id": hit.chunk_id, "score": passage.score, "dense": hit.dense},
+                metadata={
+                    "source": passage.source,
+                    "start": passage.start,
+                    "end": passage.end,
+                    "chunk_id": hit.chunk_id,
+                    "score": passage.score,
+                    "dense": hit.dense,
+                },
             )
             for passage, hit in zip(self.passages(retrieval), retrieval.hits, strict=True)
         ]

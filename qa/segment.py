@@ -7,9 +7,9 @@ list markers, and classed as a citable sentence or a heading (a short line witho
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from qa.corpus import dominant_script
+from qa.text import segmenter
 from qa.types import Document, Sentence
 
 LIST_MARKER = re.compile(r"[\s\u00a0]*(?:[•●▪◦·*\-–—]|\(?\d{1,2}[.)])[\s\u00a0]+")
@@ -17,13 +17,6 @@ LINE = re.compile(r"[^\n]+")
 WINDOW = 4000  # characters handed to pysbd at once
 BOUNDARY = re.compile(r"[.!?…][\"”’)\]]*\s+")
 CLOSING = ("」", "”", "’", '"', "'", ")", "]", " ", "\u00a0")
-
-
-@lru_cache(maxsize=1)
-def _segmenter() -> object:
-    import pysbd  # pysbd compiles many regexes at import: load it once, on first use
-
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
 def split_sentences(document: Document) -> list[Sentence]:
@@ -49,7 +42,7 @@ def _line_spans(text: str, line_start: int, line_end: int) -> list[tuple[int, in
     for window_start, window_end in _windows(line):
         window = line[window_start:window_end]
         cursor = 0
-        for piece in _segmenter().segment(window):  # type: ignore[attr-defined]
+        for piece in segmenter().segment(window):
             start, end = piece.start, piece.end
             if window[start:end] != piece.sent:  # pysbd's spans can drift on repeated text: locate it ourselves
                 start = window.find(piece.sent, cursor)

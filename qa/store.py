@@ -21,20 +21,20 @@ from typing import Any
 
 import faiss
 import numpy as np
+from langchain_core.embeddings import Embeddings
 
 from qa.chunk import ENCODING, chunk_document
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import Embedder, SentenceEmbedder
+from qa.embed import SentenceEmbedder, embed_vectors
 from qa.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexNotFound, QAError
 from qa.segment import split_sentences
-from qa.types import Chunk, Document, Sentence
+from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def build_index(
     settings: Settings,
     *,
     documents: Sequence[Document] | None = None,
-    embedder: Embedder | None = None,
+    embedder: Embeddings | None = None,
     progress: Progress | None = None,
 ) -> Index:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
@@ -81,8 +81,8 @@ def build_index(
     spans: list[Chunk | Sentence] = [*chunks, *sentences]
     texts = [text_of[item.source][item.start : item.end] for item in spans]
     vectors = _embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
-    chunk_index = _vector_index(vectors[: len(chunks)], settings)
-    sentence_index = _vector_index(vectors[len(chunks) :], settings)
+    chunk_index = vector_index(vectors[: len(chunks)], settings)
+    sentence_index = vector_index(vectors[len(chunks) :], settings)
     manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
     _write_atomically(settings.index_dir, manifest, documents, sentences, chunks, chunk_index, sentence_index)
     logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
@@ -138,16 +138,21 @@ def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Se
     chunks: list[Chunk] = []
     for document in documents:
         found = split_sentences(document)
-        chunks += chunk_document(document, found, chunk_tokens=settings.chunk_tokens,
-                                 overlap_tokens=settings.overlap_tokens, first_id=len(chunks),
-                                 first_sentence_id=len(sentences))
+        chunks += chunk_document(
+            document,
+            found,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.overlap_tokens,
+            first_id=len(chunks),
+            first_sentence_id=len(sentences),
+        )
         sentences += found
     if not chunks:
-        raise EmptyCorpus(f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
-                          "(see the warnings above); add articles with body text.")
+        raise EmptyCorpus(
+            f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
+            "(see the warnings above); add articles with body text."
+        )
     return sentences, chunks
-
-
 
 
 def _digest(text: str) -> str:
@@ -161,8 +166,10 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
-    pairs: list[tuple[Sequence[Sentence | Chunk], Any]] = [(old.chunks, old.chunk_vectors),
-                                                           (old.sentences, old.sentence_vectors)]
+    pairs: list[tuple[Sequence[Sentence | Chunk], Any]] = [
+        (old.chunks, old.chunk_vectors),
+        (old.sentences, old.sentence_vectors),
+    ]
     for items, vectors in pairs:
         if len(items):
             matrix = vectors.reconstruct_n(0, len(items))
@@ -170,8 +177,9 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     return cached
 
 
-def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], Embedder],
-                   progress: Progress | None) -> np.ndarray:
+def _embed_missing(
+    texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], Embeddings], progress: Progress | None
+) -> np.ndarray:
     """Vectors for `texts`, computed only for those not in `cached` (the model loads only if needed)."""
     keys = [_digest(text) for text in texts]
     missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cached}.items())
@@ -179,7 +187,7 @@ def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Ca
     if progress:
         progress(0, len(missing))
     if missing:
-        fresh = embedder().embed([text for _, text in missing], progress=progress)
+        fresh = embed_vectors(embedder(), [text for _, text in missing], progress=progress)
         cached = {**cached, **{key: fresh[i] for i, (key, _) in enumerate(missing)}}
     dim = len(next(iter(cached.values())))
     matrix = np.zeros((len(texts), dim), dtype="float32")
@@ -188,7 +196,8 @@ def _embed_missing(texts: list[str], cached: dict[str, np.ndarray], embedder: Ca
     return matrix
 
 
-def _vector_index(vectors: np.ndarray, settings: Settings) -> Any:
+def vector_index(vectors: np.ndarray, settings: Settings) -> Any:
+    """A FAISS inner-product index of `vectors`: exact, or HNSW above settings.approx_index_above."""
     dim = vectors.shape[1]
     index: Any
     if len(vectors) > settings.approx_index_above:
@@ -201,11 +210,18 @@ def _vector_index(vectors: np.ndarray, settings: Settings) -> Any:
     return index
 
 
-def _manifest(documents: Sequence[Document], sentences: Sequence[Sentence], chunks: Sequence[Chunk], dim: int,
-              settings: Settings, seconds: float) -> dict[str, Any]:
+def _manifest(
+    documents: Sequence[Document],
+    sentences: Sequence[Sentence],
+    chunks: Sequence[Chunk],
+    dim: int,
+    settings: Settings,
+    seconds: float,
+) -> dict[str, Any]:
     chunk_counts = Counter(c.source for c in chunks)
-    per_doc = {d.source: {"sha256": d.sha256, "chars": len(d.text), "chunks": chunk_counts[d.source]}
-               for d in documents}
+    per_doc = {
+        d.source: {"sha256": d.sha256, "chars": len(d.text), "chunks": chunk_counts[d.source]} for d in documents
+    }
     return {
         "format_version": FORMAT_VERSION,
         "embed_model": settings.embed_model,
@@ -222,9 +238,15 @@ def _manifest(documents: Sequence[Document], sentences: Sequence[Sentence], chun
     }
 
 
-def _write_atomically(target: Path, manifest: dict[str, Any], documents: Sequence[Document],
-                      sentences: Sequence[Sentence], chunks: Sequence[Chunk], chunk_index: Any,
-                      sentence_index: Any) -> None:
+def _write_atomically(
+    target: Path,
+    manifest: dict[str, Any],
+    documents: Sequence[Document],
+    sentences: Sequence[Sentence],
+    chunks: Sequence[Chunk],
+    chunk_index: Any,
+    sentence_index: Any,
+) -> None:
     """Write every file into a fresh folder beside `target`, then swap it in with renames."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
@@ -282,8 +304,9 @@ def _check_consistent(index: Index) -> None:
     if index.chunk_vectors.ntotal != len(index.chunks):
         problems.append(f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks")
     if index.sentence_vectors.ntotal != len(index.sentences):
-        problems.append(f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, "
-                        f"for {len(index.sentences)} sentences")
+        problems.append(
+            f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
+        )
     for doc in index.documents.values():
         if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
             problems.append(f"text of {doc.source} does not match its hash")

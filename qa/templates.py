@@ -21,5 +21,6 @@ def load_prompt(name: str, directory: Path | None = None) -> str:
     for path in candidates:
         if path.is_file():
             return path.read_text(encoding="utf-8")
-    raise QAError(f"Prompt template {name!r} not found (looked in {', '.join(map(str, candidates))}); "
-                  "reinstall the package.")
+    raise QAError(
+        f"Prompt template {name!r} not found (looked in {', '.join(map(str, candidates))}); reinstall the package."
+    )

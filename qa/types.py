@@ -5,8 +5,15 @@ Offsets are Python string offsets into a document's original text (decoded as UT
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from qa.errors import QAError
+
+# A long step reports (done, total) through one of these (the CLI draws a bar, the page a progress line).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +94,19 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "timings_ms": answer.timings_ms,
         "engine": answer.engine,
     }
+
+
+def final_answer(items: Iterable[str | Answer]) -> Answer:
+    """Drain a stream of text pieces ending with its Answer (`Assistant.stream`, an engine's) to that Answer."""
+    answer: Answer | None = None
+    for item in items:
+        if isinstance(item, Answer):
+            answer = item
+    if answer is None:
+        raise QAError("The answer stream ended without an Answer.")
+    return answer
+
+
+def elapsed_ms(start: float, end: float | None = None) -> float:
+    """Milliseconds from `start` to `end` (default: now), both `time.perf_counter()` readings."""
+    return round(((end if end is not None else time.perf_counter()) - start) * 1000, 2)

@@ -10,10 +10,34 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.embed import SentenceEmbedder
+from tests.fakes import HashEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
+
+
+HEAVY_FIXTURES = {"embedder", "assistant", "seeds_settings"}  # they load MiniLM
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a fixture loading the real embedding model is slow, whether or not it says so."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_load_no_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast suite runs on fakes: loading MiniLM or the LLM outside a `slow` test fails, naming the fix."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("This test loads a real model: mark it @pytest.mark.slow or use tests.fakes.")
+
+    monkeypatch.setattr("qa.embed.SentenceEmbedder.__init__", refuse)
+    monkeypatch.setattr("qa.engines.chat_models.local_chat_model", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -33,16 +57,19 @@ def embedder() -> SentenceEmbedder:
 
 @pytest.fixture(scope="session")
 def seeds_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seeds-index") / "index",
-                    engine="extractive")
+    return Settings(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seeds-index") / "index", engine="extractive")
 
 
 @pytest.fixture(scope="session")
 def assistant(seeds_settings: Settings, embedder: SentenceEmbedder) -> Assistant:
     """The extractive assistant over a real index of seeds/, built once for the whole session."""
-    from qa.api import open_index
+    return Assistant.load(seeds_settings, embedder=embedder)
 
-    return Assistant(seeds_settings, open_index(seeds_settings, embedder=embedder), embedder)
+
+@pytest.fixture()
+def fake_assistant(tiny_settings: Settings) -> Assistant:
+    """The extractive assistant over tests/data/tiny with hashing embeddings: no model, built in milliseconds."""
+    return Assistant.load(tiny_settings, embedder=HashEmbeddings())
 
 
 @pytest.fixture()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa import Assistant, InvalidQuestion
-from qa.cite import REFUSAL, is_valid
+from qa.cite import REFUSAL, is_valid_citation
 
 ANSWERABLE = [
     ("How many people were killed in the suicide bombing at Kabul airport?", "85"),
@@ -28,7 +28,7 @@ def test_answers_cite_exact_spans(assistant: Assistant, question: str, expected:
     assert expected in answer.text
     assert answer.citations
     for citation in answer.citations:
-        assert is_valid(citation, assistant.documents)
+        assert is_valid_citation(citation, assistant.documents)
         assert f"[{citation.marker}]" in answer.text
     assert answer.timings_ms["total_ms"] > 0 and answer.engine == "extractive"
 
@@ -70,12 +70,14 @@ def test_non_english_question_is_answered_or_abstains_but_stays_grounded(assista
     questions = ["¿Cuántas personas murieron en el atentado del aeropuerto de Kabul?", "喀布尔机场爆炸死了多少人？"]
     for question in questions:
         answer = assistant.ask(question)
-        assert answer.abstained or all(is_valid(c, assistant.documents) for c in answer.citations)
+        assert answer.abstained or all(is_valid_citation(c, assistant.documents) for c in answer.citations)
 
 
 def test_follow_up_uses_the_previous_question(assistant: Assistant) -> None:
-    history = [{"role": "user", "content": "Who met Mullah Abdul Ghani Baradar in Tianjin?"},
-               {"role": "assistant", "content": "Wang Yi [1]"}]
+    history = [
+        {"role": "user", "content": "Who met Mullah Abdul Ghani Baradar in Tianjin?"},
+        {"role": "assistant", "content": "Wang Yi [1]"},
+    ]
     answer = assistant.ask("And what did he ask of them?", history=history)
     assert not answer.abstained
     assert "Wang Yi" in answer.text

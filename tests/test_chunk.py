@@ -9,8 +9,25 @@ from qa.corpus import load_corpus, make_document
 from qa.segment import split_sentences
 from tests.conftest import SEEDS
 
-WORDS = st.sampled_from(["alpha", "Beta.", "gamma,", "δέλτα", "東京。", "\r\n", "\n\n", "\u00a0", "épée!", "x" * 40,
-                         "Dr.", "3.5", "“q”", "  ", "end."])
+WORDS = st.sampled_from(
+    [
+        "alpha",
+        "Beta.",
+        "gamma,",
+        "δέλτα",
+        "東京。",
+        "\r\n",
+        "\n\n",
+        "\u00a0",
+        "épée!",
+        "x" * 40,
+        "Dr.",
+        "3.5",
+        "“q”",
+        "  ",
+        "end.",
+    ]
+)
 
 
 @given(st.lists(WORDS, max_size=120).map(" ".join), st.integers(16, 60), st.integers(0, 15))

@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa import Answer, Assistant, Citation, Settings
-from qa.cite import REFUSAL, finalize, is_valid, make_citation, markers
+from qa.cite import REFUSAL, finalize, is_valid_citation, make_citation, markers
 from qa.corpus import make_document
 from qa.store import build_index
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbeddings
 
 DOC = make_document("a.txt", "First fact: 12 ships.\r\nSecond fact — café ‘x’.\n")
 DOCS = {DOC.source: DOC}
@@ -23,7 +23,7 @@ def answer(text: str, *citations: Citation) -> Answer:
 def test_make_citation_quotes_the_exact_slice() -> None:
     citation = make_citation(DOC, 23, 46, 1)
     assert citation.quote == "Second fact — café ‘x’." == DOC.text[23:46]
-    assert is_valid(citation, DOCS)
+    assert is_valid_citation(citation, DOCS)
 
 
 def test_finalize_drops_forged_unused_and_unknown_citations() -> None:
@@ -50,21 +50,31 @@ def test_markers_in_order_of_first_use() -> None:
     assert markers("a [2] b [1] c [2] [10]") == [2, 1, 10]
 
 
-SENTENCE = st.lists(st.sampled_from(["río", "ship", "Kabul", "42", "naïve", "data", "‘q’", "—", "東京"]),
-                    min_size=3, max_size=9).map(lambda w: " ".join(w) + ".")
+SENTENCE = st.lists(
+    st.sampled_from(["río", "ship", "Kabul", "42", "naïve", "data", "‘q’", "—", "東京"]), min_size=3, max_size=9
+).map(lambda w: " ".join(w) + ".")
 SEPARATOR = st.sampled_from([" ", "\r\n", "\n\n", "\u00a0 ", "\t", "  \r\n\r\n"])
 
 
 @given(st.lists(st.tuples(SENTENCE, SEPARATOR), min_size=1, max_size=12), st.data())
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_every_citation_of_any_document_is_exact(tmp_path: Path, pieces: list[tuple[str, str]],
-                                                 data: st.DataObject) -> None:
+def test_every_citation_of_any_document_is_exact(
+    tmp_path: Path, pieces: list[tuple[str, str]], data: st.DataObject
+) -> None:
     text = "".join(s + sep for s, sep in pieces)
     corpus = Path(tempfile.mkdtemp(dir=tmp_path))  # hypothesis may draw the same text twice
     (corpus / "doc.txt").write_bytes(text.encode("utf-8"))
-    config = Settings(corpus_dir=corpus, index_dir=corpus / "index", embed_model="hash", chunk_tokens=24,
-                      overlap_tokens=6, min_evidence_score=0.0, min_dense_score=0.0, min_coverage=0.0)
-    embedder = HashEmbedder()
+    config = Settings(
+        corpus_dir=corpus,
+        index_dir=corpus / "index",
+        embed_model="hash",
+        chunk_tokens=24,
+        overlap_tokens=6,
+        min_evidence_score=0.0,
+        min_dense_score=0.0,
+        min_coverage=0.0,
+    )
+    embedder = HashEmbeddings()
     assistant = Assistant(config, build_index(config, embedder=embedder), embedder)
     question = data.draw(st.sampled_from([s for s, _ in pieces]))
     result = assistant.ask(question.rstrip(".") + "?")

@@ -48,8 +48,12 @@ def test_ask_off_topic_abstains(env: dict[str, str]) -> None:
 
 def test_batch_answers_each_line_with_its_id(env: dict[str, str], tmp_path: Path) -> None:
     batch = tmp_path / "q.jsonl"
-    batch.write_text(json.dumps({"id": "a", "question": QUESTION}) + "\n\n"
-                     + json.dumps({"id": 7, "question": "Who won the 2018 football World Cup?"}) + "\n")
+    batch.write_text(
+        json.dumps({"id": "a", "question": QUESTION})
+        + "\n\n"
+        + json.dumps({"id": 7, "question": "Who won the 2018 football World Cup?"})
+        + "\n"
+    )
     result = CliRunner().invoke(cli, ["ask", "--batch", str(batch), "--json"], env=env)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -75,6 +79,7 @@ def test_retrieve_json(env: dict[str, str]) -> None:
     assert len(passages) == 2 and passages[0]["source"] == "000_d05b3cac78b88b21.txt"
 
 
+@pytest.mark.slow
 def test_index_command_and_missing_corpus(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(cli, ["index", "--corpus", str(TINY), "--index-dir", str(tmp_path / "i")])

@@ -8,8 +8,9 @@ from qa import QAError, Settings
 
 
 def test_from_env_reads_qa_variables_with_types() -> None:
-    settings = Settings.from_env({"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_MIN_COVERAGE": "0.5",
-                                  "QA_ENGINE": "extractive", "OTHER": "1"})
+    settings = Settings.from_env(
+        {"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_MIN_COVERAGE": "0.5", "QA_ENGINE": "extractive", "OTHER": "1"}
+    )
     assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.min_coverage == 0.5
     assert settings.engine == "extractive"
 

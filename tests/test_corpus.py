@@ -53,8 +53,7 @@ def test_jsonl_articles_each_become_a_document(tmp_path: Path) -> None:
     ]
 
 
-def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "good.txt").write_text("A readable article about rivers.", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait.".encode("latin-1"))
     (tmp_path / "image.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")
@@ -75,8 +74,10 @@ def test_empty_and_missing_folders_raise_clear_errors(tmp_path: Path) -> None:
 
 
 def test_find_boilerplate_marks_repeats_and_trailing_listings() -> None:
-    text = ("Headline here today\n\nA real sentence that is long enough to count as prose here.\n"
-            "A real sentence that is long enough to count as prose here.\nBook one\nBook two\nBook three\n")
+    text = (
+        "Headline here today\n\nA real sentence that is long enough to count as prose here.\n"
+        "A real sentence that is long enough to count as prose here.\nBook one\nBook two\nBook three\n"
+    )
     reasons = [(text[s:e].strip(), r) for s, e, r in find_boilerplate(text)]
     assert reasons == [
         ("A real sentence that is long enough to count as prose here.\nBook one\nBook two\nBook three", "repeated line")
@@ -89,6 +90,8 @@ def test_repeated_jsonl_ids_get_distinct_sources(tmp_path: Path, caplog: pytest.
     (tmp_path / "feed.jsonl").write_text("\n".join(json.dumps(r) for r in lines), encoding="utf-8")
     with caplog.at_level(logging.WARNING):
         documents = load_corpus(tmp_path)
-    assert [(d.source, d.text) for d in documents] == [("feed.jsonl#x", "First article."),
-                                                       ("feed.jsonl#x@2", "Second article.")]
+    assert [(d.source, d.text) for d in documents] == [
+        ("feed.jsonl#x", "First article."),
+        ("feed.jsonl#x@2", "Second article."),
+    ]
     assert "line 2 repeats the id 'x'" in caplog.text

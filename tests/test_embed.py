@@ -14,9 +14,9 @@ TEXTS = ["Kabul airport bombing", "Wang Yi met Baradar in Tianjin.", "A recipe f
 
 def test_small_inputs_match_batches_and_restore_torch_threads(embedder: SentenceEmbedder) -> None:
     threads = torch.get_num_threads()
-    batch = embedder.embed(TEXTS * 3)  # above single_thread_up_to: all threads
+    batch = np.asarray(embedder.embed_documents(TEXTS * 3))  # above single_thread_up_to: all threads
     with ThreadPoolExecutor(max_workers=4) as pool:
-        alone = list(pool.map(lambda text: embedder.embed([text])[0], TEXTS * 3))
+        alone = list(pool.map(embedder.embed_query, TEXTS * 3))
     assert np.allclose(np.stack(alone), batch, atol=1e-5)
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
     assert torch.get_num_threads() == threads
@@ -31,6 +31,6 @@ def test_a_query_runs_on_one_torch_thread(embedder: SentenceEmbedder, monkeypatc
         return encode(*args, **kwargs)
 
     monkeypatch.setattr(embedder._model, "encode", spy)
-    embedder.embed(["How many people died?"])
-    embedder.embed(TEXTS * 3)
+    embedder.embed_query("How many people died?")
+    embedder.embed_documents(TEXTS * 3)
     assert seen == [1, torch.get_num_threads()]

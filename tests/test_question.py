@@ -22,8 +22,15 @@ def test_smalltalk(text: str) -> None:
     assert smalltalk_reply(text, documents=5)
 
 
-@pytest.mark.parametrize("text", ["Hi, how many people died at Kabul airport?", "Thanks to whom did China gain?",
-                                  "Great Wall of China length", "perfect storm damage in Texas"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, how many people died at Kabul airport?",
+        "Thanks to whom did China gain?",
+        "Great Wall of China length",
+        "perfect storm damage in Texas",
+    ],
+)
 def test_real_questions_are_not_smalltalk(text: str) -> None:
     assert smalltalk_reply(text, documents=5) is None
 

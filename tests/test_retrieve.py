@@ -9,13 +9,13 @@ from qa import Assistant, Settings
 from qa.retrieve import HybridRetriever
 from qa.store import build_index
 from tests.conftest import TINY
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbeddings
 
 
 @pytest.fixture()
 def retriever(tmp_path: Path) -> HybridRetriever:
     settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", embed_model="hash", k=3)
-    embedder = HashEmbedder()
+    embedder = HashEmbeddings()
     return HybridRetriever(index=build_index(settings, embedder=embedder), embedder=embedder, settings=settings)
 
 
@@ -24,8 +24,11 @@ def test_hand_worked_three_document_ranking(retriever: HybridRetriever) -> None:
     # Files are indexed in sorted order: chess.md is chunk 0, lake.txt chunk 1, volcano.txt chunk 2.
     assert [c.source for c in retriever.index.chunks] == ["chess.md", "lake.txt", "volcano.txt"]
     assert retriever.retrieve("When was Mount Kelud erupted and villagers evacuated?").hits[0].chunk_id == 2
-    for query, source in [("Baikal freshwater lake", "lake.txt"), ("chess final draw", "chess.md"),
-                          ("volcano villagers evacuated", "volcano.txt")]:
+    for query, source in [
+        ("Baikal freshwater lake", "lake.txt"),
+        ("chess final draw", "chess.md"),
+        ("volcano villagers evacuated", "volcano.txt"),
+    ]:
         top = retriever.passages(retriever.retrieve(query))[0]
         assert top.source == source, query
 

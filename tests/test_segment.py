@@ -7,9 +7,25 @@ from qa.corpus import load_corpus, make_document
 from qa.segment import split_sentences
 from tests.conftest import SEEDS
 
-PIECES = st.sampled_from(["Hello world.", "Mr. Smith paid $3.50 today!", "Ünïcödé ‘quotes’ — here…", "\r\n",
-                          "\n\n", "  ", "\u00a0", "Is it? Yes.", "  • bullet item", "1. First point.", "\t",
-                          "東京は大きい。", "No punctuation here", "e.g. this, i.e. that.", "“Quote.” He said."])
+PIECES = st.sampled_from(
+    [
+        "Hello world.",
+        "Mr. Smith paid $3.50 today!",
+        "Ünïcödé ‘quotes’ — here…",
+        "\r\n",
+        "\n\n",
+        "  ",
+        "\u00a0",
+        "Is it? Yes.",
+        "  • bullet item",
+        "1. First point.",
+        "\t",
+        "東京は大きい。",
+        "No punctuation here",
+        "e.g. this, i.e. that.",
+        "“Quote.” He said.",
+    ]
+)
 
 
 @given(st.lists(PIECES, max_size=25).map("".join))

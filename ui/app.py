@@ -15,7 +15,7 @@ import gradio as gr
 
 from qa import Assistant, Settings
 from ui.chat import Chat
-from ui.render import Turn, render_article_list, render_panel_placeholder
+from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -214,8 +214,7 @@ def _count(documents: dict[str, Any]) -> str:
 
 
 def _label(title: str, source: str) -> str:
-    short = " ".join(title.split())
-    return f"{short[:90]}… ({source})" if len(short) > 90 else f"{short} ({source})"
+    return f"{one_line(title, 91)} ({source})"
 
 
 def main(assistant: Assistant | None = None, settings: Settings | None = None) -> None:

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import TypedDict
 
-from qa import Answer, Citation, Document, Passage
+from qa import MARKER, Answer, Citation, Document, Passage, shorten
 
-MARKER = re.compile(r"\[(\d{1,3})\]")
 SNIPPET_CHARS = 280
 
 
@@ -68,9 +67,7 @@ def answer_body(text: str, citations: Sequence[Citation]) -> str:
 
 def one_line(text: str, limit: int | None = None) -> str:
     flat = " ".join(text.split())
-    if limit is not None and len(flat) > limit:
-        return flat[: limit - 1].rstrip() + "…"
-    return flat
+    return flat if limit is None else shorten(flat, limit)
 
 
 def sources_list(citations: Sequence[Citation], documents: Mapping[str, Document]) -> str:

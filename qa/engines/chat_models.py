@@ -15,8 +15,8 @@ from langchain_core.language_models import BaseChatModel
 
 from qa.config import Settings
 from qa.embed import require
+from qa.engines.models import resolve_model_path
 from qa.errors import MissingDependency, ModelError
-from qa.models import resolve_model_path
 
 logger = logging.getLogger(__name__)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from qa.cite import abstention, defuse_markers, make_citation
 from qa.engines.base import Request
-from qa.evidence import ASKS_NUMBER, Evidence
+from qa.evidence import Evidence
+from qa.text import ASKS_NUMBER, numbers, shorten
 from qa.types import Answer, Citation
 
-NUMBER = re.compile(r"\d[\d,.]*")
+TITLE_CHARS = 80  # an article named in an answer ("According to …")
 
 
 class ExtractiveEngine:
@@ -18,7 +18,7 @@ class ExtractiveEngine:
 
     name = "extractive"
 
-    def __init__(self, *, max_sentences: int = 3, margin: float = 0.12) -> None:
+    def __init__(self, *, max_sentences: int, margin: float) -> None:
         self.max_sentences = max_sentences
         self.margin = margin  # keep sentences scoring within this of the best one
 
@@ -38,12 +38,13 @@ class ExtractiveEngine:
                 citation = make_citation(document, item.start, item.end, len(citations) + 1)
                 citations.append(citation)
                 parts.append(f"{_display(citation.quote)} [{citation.marker}]")
-            prefix = f"According to “{_short(document.title)}”: " if len(by_source) > 1 else ""
+            prefix = f"According to “{shorten(document.title, TITLE_CHARS)}”: " if len(by_source) > 1 else ""
             paragraphs.append(prefix + " ".join(parts))
         if len(by_source) > 1 and ASKS_NUMBER.search(request.question) and _figures_differ(by_source):
             paragraphs.insert(0, "The articles give different figures:")
-        return Answer(request.question, "\n\n".join(paragraphs), False, tuple(citations), request.passages,
-                      engine=self.name)
+        return Answer(
+            request.question, "\n\n".join(paragraphs), False, tuple(citations), request.passages, engine=self.name
+        )
 
     def stream(self, request: Request) -> Iterator[str | Answer]:
         answer = self.answer(request)
@@ -62,10 +63,6 @@ def _display(quote: str) -> str:
     return defuse_markers(" ".join(quote.split()))
 
 
-def _short(title: str, limit: int = 80) -> str:
-    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
-
-
 def _figures_differ(by_source: dict[str, list[Evidence]]) -> bool:
-    figures = [{n.rstrip(".,") for e in items for n in NUMBER.findall(e.text)} for items in by_source.values()]
+    figures = [set().union(*(numbers(e.text) for e in items)) for items in by_source.values()]
     return len({frozenset(f) for f in figures if f}) > 1

@@ -19,22 +19,24 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
-from qa.cite import MARKER, abstention, defuse_markers, make_citation
+from qa.cite import abstention, defuse_markers, make_citation
 from qa.config import Settings
 from qa.engines.base import Engine, Request
 from qa.engines.chat_models import ChatModelFactory, chat_model_factory
 from qa.engines.extractive import ExtractiveEngine
+from qa.engines.verify import Cited, verify
 from qa.errors import LLMError, QAError
 from qa.evidence import Evidence
 from qa.templates import load_prompt
-from qa.types import Answer, Document
-from qa.verify import Cited, verify
+from qa.text import MARKER, shorten
+from qa.types import Answer, Document, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
 SECTION = re.compile(r"^=== (system|user) ===\n", re.MULTILINE)
 MIN_SIMILARITY = 0.35  # sentence vs cited evidence (MiniLM cosine); paraphrases score well above
 REWRITE_TOKENS = 48
+TITLE_CHARS = 48  # an article title in the prompt: enough to tell articles apart, few tokens
 
 
 def chat_prompt(name: str) -> ChatPromptTemplate:
@@ -48,8 +50,10 @@ def chat_prompt(name: str) -> ChatPromptTemplate:
 
 def render_evidence(evidence: Sequence[Evidence], documents: Mapping[str, Document]) -> str:
     """`[n] (article title) sentence` lines, best evidence first."""
-    return "\n".join(f"[{n}] ({_short(documents[e.source].title)}) {defuse_markers(' '.join(e.text.split()))}"
-                     for n, e in enumerate(evidence, start=1))
+    return "\n".join(
+        f"[{n}] ({shorten(documents[e.source].title, TITLE_CHARS)}) {defuse_markers(' '.join(e.text.split()))}"
+        for n, e in enumerate(evidence, start=1)
+    )
 
 
 def make_llm_engine(settings: Settings, *, embedder: Embeddings | None) -> LLMEngine:
@@ -63,13 +67,21 @@ class LLMEngine:
 
     name = "llm"
 
-    def __init__(self, model: BaseChatModel | ChatModelFactory, *, settings: Settings,
-                 embedder: Embeddings | None, fallback: Engine | None = None, max_evidence: int = 6,
-                 min_similarity: float = MIN_SIMILARITY, label: str = "chat model") -> None:
+    def __init__(
+        self,
+        model: BaseChatModel | ChatModelFactory,
+        *,
+        settings: Settings,
+        embedder: Embeddings | None,
+        fallback: Engine | None = None,
+        min_similarity: float = MIN_SIMILARITY,
+        label: str = "chat model",
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.fallback = fallback or ExtractiveEngine(max_sentences=settings.evidence_sentences)
-        self.max_evidence = max_evidence
+        self.fallback = fallback or ExtractiveEngine(
+            max_sentences=settings.evidence_sentences, margin=settings.quote_margin
+        )
         self.min_similarity = min_similarity
         self.label = label
         self._model: BaseChatModel | None = model if isinstance(model, BaseChatModel) else None
@@ -79,34 +91,27 @@ class LLMEngine:
         self._rewrite_prompt = chat_prompt("rewrite")
 
     def answer(self, request: Request) -> Answer:
-        answer: Answer | None = None
-        for item in self.stream(request):
-            if isinstance(item, Answer):
-                answer = item
-        if answer is None:  # pragma: no cover - stream always ends with an Answer
-            raise LLMError("The LLM engine produced no answer.")
-        return answer
+        return final_answer(self.stream(request))
 
     def stream(self, request: Request) -> Iterator[str | Answer]:
         if not request.verdict.answerable:
             yield abstention(request.question, request.passages, engine=self.name)
             return
-        evidence = request.evidence[: self.max_evidence]
+        evidence = request.evidence[: self.settings.llm_evidence]
         inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
         pieces: list[str] = []
         timings: dict[str, float] = {}
         started = time.perf_counter()
         for piece in self._generate(self._answer_prompt, inputs, self.settings.llm_max_tokens):
-            timings.setdefault("first_token_ms", _ms(started))
+            timings.setdefault("first_token_ms", elapsed_ms(started))
             pieces.append(piece)
             yield piece
-        timings["generate_ms"] = _ms(started)
+        timings["generate_ms"] = elapsed_ms(started)
         yield self._verified(request, evidence, "".join(pieces), timings)
 
     def rewrite(self, question: str, history: Sequence[Mapping[str, str]]) -> str | None:
         """A follow-up rewritten as a standalone question, or None when the model's reply is unusable."""
-        turns = [f"{t.get('role', 'user').title()}: {_plain(t.get('content', ''))[:300]}"
-                 for t in history[-4:]]
+        turns = [f"{t.get('role', 'user').title()}: {_plain(t.get('content', ''))[:300]}" for t in history[-4:]]
         inputs = {"history": "\n".join(turns), "question": question}
         reply = "".join(self._generate(self._rewrite_prompt, inputs, REWRITE_TOKENS)).strip()
         line = reply.splitlines()[0] if reply else ""
@@ -135,34 +140,52 @@ class LLMEngine:
                 for count, piece in enumerate(_guarded(stream, self.label), start=1):
                     yield piece
                     if count >= max_tokens or time.monotonic() > deadline:
-                        logger.warning("Stopped %s at its bound (%d of %d pieces, %.0f s limit)", self.label,
-                                       count, max_tokens, self.settings.llm_timeout_s)
+                        logger.warning(
+                            "Stopped %s at its bound (%d of %d pieces, %.0f s limit)",
+                            self.label,
+                            count,
+                            max_tokens,
+                            self.settings.llm_timeout_s,
+                        )
                         break
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()  # stops llama.cpp generating, or closes the HTTP stream
 
-    def _verified(self, request: Request, evidence: list[Evidence], output: str,
-                  timings: dict[str, float]) -> Answer:
+    def _verified(self, request: Request, evidence: list[Evidence], output: str, timings: dict[str, float]) -> Answer:
         started = time.perf_counter()
         cited = [Cited(e.text, request.documents[e.source].title) for e in evidence]
-        result = verify(output, cited, question=request.question, embedder=self.embedder,
-                        min_similarity=self.min_similarity)
-        timings["verify_ms"] = _ms(started)
+        result = verify(
+            output, cited, question=request.question, embedder=self.embedder, min_similarity=self.min_similarity
+        )
+        timings["verify_ms"] = elapsed_ms(started)
         if result.refused:
             logger.info("The model found no answer in the evidence for %r", request.question)
-            return dataclasses.replace(abstention(request.question, request.passages, engine=self.name,
-                                                  checks=result.checks), timings_ms=timings)
+            return dataclasses.replace(
+                abstention(request.question, request.passages, engine=self.name, checks=result.checks),
+                timings_ms=timings,
+            )
         if not result.markers:
             logger.info("No generated sentence survived verification; answering extractively")
             fallback = self.fallback.answer(request)
-            return dataclasses.replace(fallback, engine=f"{self.name}→{fallback.engine}",
-                                       checks=result.checks, timings_ms=timings)
-        citations = tuple(make_citation(request.documents[evidence[m - 1].source], evidence[m - 1].start,
-                                        evidence[m - 1].end, m) for m in sorted(result.markers))
-        return Answer(request.question, result.text, False, citations, request.passages, timings,
-                      engine=self.name, checks=result.checks)
+            return dataclasses.replace(
+                fallback, engine=f"{self.name}→{fallback.engine}", checks=result.checks, timings_ms=timings
+            )
+        citations = tuple(
+            make_citation(request.documents[evidence[m - 1].source], evidence[m - 1].start, evidence[m - 1].end, m)
+            for m in sorted(result.markers)
+        )
+        return Answer(
+            request.question,
+            result.text,
+            False,
+            citations,
+            request.passages,
+            timings,
+            engine=self.name,
+            checks=result.checks,
+        )
 
 
 def _guarded(stream: Iterator[str], label: str) -> Iterator[str]:
@@ -172,18 +195,11 @@ def _guarded(stream: Iterator[str], label: str) -> Iterator[str]:
     except QAError:
         raise
     except Exception as exc:  # the backends raise many unrelated types; all mean "the model failed"
-        raise LLMError(f"The language model ({label}) failed: {type(exc).__name__}: {exc}. Check that the "
-                       "server is running and reachable (QA_LLM_BASE_URL), or use --engine extractive."
-                       ) from exc
+        raise LLMError(
+            f"The language model ({label}) failed: {type(exc).__name__}: {exc}. Check that the "
+            "server is running and reachable (QA_LLM_BASE_URL), or use --engine extractive."
+        ) from exc
 
 
 def _plain(text: str) -> str:
     return " ".join(MARKER.sub("", text).split())
-
-
-def _short(title: str, limit: int = 48) -> str:
-    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 2)

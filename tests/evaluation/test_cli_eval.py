@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from qa.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

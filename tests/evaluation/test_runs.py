@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from qa import Answer, Assistant, Passage, QAError
-from qa.eval_baseline import LangChainBaseline
-from qa.eval_runs import CONFIGURATIONS, Harness, answer_one, expand
-from qa.evaluation import load_questions
+from qa.evaluation.baseline import LangChainBaseline
+from qa.evaluation.questions import load_questions
+from qa.evaluation.runs import CONFIGURATIONS, Harness, answer_one, expand
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

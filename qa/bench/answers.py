@@ -14,26 +14,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from langchain_core.embeddings import Embeddings
 
-from qa.api import Assistant, llm_engines, open_index
-from qa.bench_scale import vector_statistics
-from qa.bench_stats import BenchPlan, latency_summary, ratio, spread
-from qa.chunk import count_tokens
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import Progress, SentenceEmbedder, require, resolve_embed_model
-from qa.eval_baseline import LangChainBaseline
-from qa.eval_runs import peak_rss_mb
-from qa.evaluation import load_questions
-from qa.store import Index, build_index
-from qa.types import Answer
+from qa import (
+    Answer,
+    Assistant,
+    Index,
+    SentenceEmbedder,
+    Settings,
+    build_index,
+    count_tokens,
+    load_corpus,
+    require,
+    resolve_embed_model,
+)
+from qa.bench.scale import vector_statistics
+from qa.bench.stats import BenchPlan, latency_summary, ratio, spread
+from qa.evaluation import LangChainBaseline, load_questions, peak_rss_mb
 
 logger = logging.getLogger(__name__)
 
 Log = Callable[[str], None]
 # Stages of one answer, as (label, module path suffix, function name) for the profile breakdown.
 STAGES = (
-    ("query embedding", "qa/embed.py", "embed"),
+    ("query embedding", "qa/embed.py", "_encode"),
     ("dense search (FAISS)", "qa/retrieve.py", "_dense"),
     ("lexical search (BM25)", "qa/retrieve.py", "_lexical"),
     ("evidence scoring", "qa/evidence.py", "pick"),
@@ -43,18 +47,20 @@ STAGES = (
 )
 
 
-class CountingEmbedder:
-    """Wraps an embedder to count the texts it is asked to embed (0 on a warm rebuild)."""
+class CountingEmbeddings(Embeddings):
+    """Wraps embeddings to count the texts it is asked to embed (0 on a warm rebuild)."""
 
-    def __init__(self, inner: SentenceEmbedder) -> None:
+    def __init__(self, inner: Embeddings) -> None:
         self.inner = inner
-        self.name = inner.name
-        self.dim = inner.dim
         self.texts = 0
 
-    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
         self.texts += len(texts)
-        return self.inner.embed(texts, progress=progress)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        self.texts += 1
+        return self.inner.embed_query(text)
 
 
 @dataclass
@@ -76,10 +82,8 @@ class Session:
 
     def assistant(self) -> Assistant:
         if self._assistant is None:
-            self.index = self.index or open_index(self.settings, embedder=self.embedder)
-            self._assistant = Assistant(
-                self.settings, self.index, self.embedder, llm_engines(self.settings, self.embedder)
-            )
+            self._assistant = Assistant.load(self.settings, embedder=self.embedder)
+            self.index = self._assistant.index
         return self._assistant
 
     def reference_statistics(self, plan: BenchPlan) -> dict[str, float]:
@@ -87,7 +91,9 @@ class Session:
         index = self.assistant().index
         vectors = index.chunk_vectors.reconstruct_n(0, len(index.chunks))
         asked = [q.question for q in load_questions(plan.questions, self.settings.corpus_dir)]
-        return vector_statistics(vectors, [c.source for c in index.chunks], self.embedder.embed(asked))
+        return vector_statistics(
+            vectors, [c.source for c in index.chunks], np.asarray(self.embedder.embed_documents(asked), dtype="float32")
+        )
 
     def indexing(self, *, repeats: int) -> dict[str, Any]:
         """Cold builds (fresh folder; best of `repeats`), a warm rebuild, and our embedding vs bare encode."""
@@ -97,7 +103,7 @@ class Session:
         cold = [self._build(fresh=True, last=i == repeats - 1) for i in range(repeats)]
         warm = self._build(fresh=False, last=True)
         best = min(cold, key=lambda run: run["seconds"])
-        self.index = self.index or open_index(self.settings, embedder=self.embedder)
+        self.index = self.index or self.assistant().index
         texts = [self.index.text(c) for c in self.index.chunks] + [self.index.text(s) for s in self.index.sentences]
         encode = self._encode_ratio(texts, repeats)
         counts = self.index.manifest["counts"]
@@ -121,7 +127,7 @@ class Session:
         target = self.settings.index_dir if last else self.settings.index_dir.with_name("cold-scratch")
         if fresh:
             shutil.rmtree(target, ignore_errors=True)
-        counter = CountingEmbedder(self.embedder)
+        counter = CountingEmbeddings(self.embedder)
         started = time.perf_counter()
         index = build_index(self.settings.replace(index_dir=target), embedder=counter)
         seconds = round(time.perf_counter() - started, 3)
@@ -139,7 +145,7 @@ class Session:
         )
         ours_s, bare_s = [], []
         for _ in range(repeats):
-            ours_s.append(_timed(lambda: self.embedder.embed(texts)))
+            ours_s.append(_timed(lambda: self.embedder.embed_documents(texts)))
             bare_s.append(
                 _timed(
                     lambda: bare.encode(
@@ -253,7 +259,7 @@ def _stage_breakdown(stats: pstats.Stats, answers: int) -> dict[str, Any]:
         )
     own = sorted(table.items(), key=lambda item: -item[1][2])[:10]
     top = [
-        {"function": f"{_short(path)}:{line}({name})", "own_ms_per_answer": round(row[2] * 1000 / answers, 2)}
+        {"function": f"{_relative_path(path)}:{line}({name})", "own_ms_per_answer": round(row[2] * 1000 / answers, 2)}
         for (path, line, name), row in own
     ]
     return {
@@ -264,7 +270,7 @@ def _stage_breakdown(stats: pstats.Stats, answers: int) -> dict[str, Any]:
     }
 
 
-def _short(path: str) -> str:
+def _relative_path(path: str) -> str:
     for marker in ("site-packages/", "/qa/"):
         if marker in path:
             return ("qa/" if marker == "/qa/" else "") + path.split(marker, 1)[1]

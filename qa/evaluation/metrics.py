@@ -16,9 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.cite import is_valid
-from qa.evaluation import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
-from qa.types import Answer, Citation, Document, Passage
+from qa import Answer, Citation, Document, Passage, is_valid_citation
+from qa.evaluation.questions import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
 
 RECALL_AT = (1, 3, 5, 10)
 RETRIEVED_SHARE = 0.5  # share of a gold span a passage must cover to retrieve it
@@ -133,7 +132,7 @@ def score(
         retrieved_ranks=ranks,
         reciprocal_rank=(1.0 / first if first else 0.0) if question.evidence else None,
         citations=len(answer.citations),
-        valid_citations=sum(is_valid(c, documents) for c in answer.citations),
+        valid_citations=sum(is_valid_citation(c, documents) for c in answer.citations),
         precise_citations=sum(is_precise(c, question) for c in answer.citations),
         cited_share=sum(cited) / len(cited) if cited else None,
         citation_chars=sum(c.end - c.start for c in answer.citations),

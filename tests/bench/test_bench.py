@@ -11,10 +11,10 @@ import pytest
 
 from qa import Assistant, Settings, answer_record
 from qa.bench import render_report
-from qa.bench_load import record_problem, run_sessions, serve
-from qa.bench_scale import CHUNKS_PER_ARTICLE, SyntheticVectors, recall, synthetic_texts, vector_statistics
-from qa.bench_stats import latency_summary, percentile, ratio, spread
-from qa.store import _vector_index
+from qa.bench.load import record_problem, run_sessions, serve
+from qa.bench.scale import CHUNKS_PER_ARTICLE, SyntheticVectors, recall, synthetic_texts, vector_statistics
+from qa.bench.stats import latency_summary, percentile, ratio, spread
+from qa.store import vector_index
 
 LOAD_QUESTIONS = [
     "How many people were killed in the suicide bombing at Kabul airport?",
@@ -77,7 +77,7 @@ def test_approximate_index_keeps_recall_at_10_above_095() -> None:
     """The HNSW the store builds above Settings.approx_index_above, against exact search."""
     synthetic = SyntheticVectors.generate(20_000)
     vectors, queries = synthetic.vectors(), synthetic.queries(200)
-    approx = _vector_index(vectors, Settings(approx_index_above=0))
+    approx = vector_index(vectors, Settings(approx_index_above=0))
     assert isinstance(approx, faiss.IndexHNSWFlat)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)

@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from qa.bench_answers import Session
-from qa.bench_load import run_load
-from qa.bench_scale import run_scale
-from qa.bench_stats import BenchPlan, load_average
-from qa.bench_tables import TABLES
-from qa.config import Settings
+from qa import Settings
+from qa.bench.answers import Session
+from qa.bench.load import run_load
+from qa.bench.scale import run_scale
+from qa.bench.stats import BenchPlan, load_average
+from qa.bench.tables import TABLES
 
 logger = logging.getLogger(__name__)
 

@@ -9,17 +9,16 @@ import pytest
 
 from qa import Answer, Citation, Document, Passage
 from qa.errors import EvalSetError
-from qa.eval_metrics import (
+from qa.evaluation.metrics import (
     contains_keywords,
     is_precise,
-    is_valid,
+    is_valid_citation,
     recall_at,
     retrieved_rank,
     score,
     summarize,
 )
-from qa.eval_runs import CONFIGURATIONS, Harness
-from qa.evaluation import (
+from qa.evaluation.questions import (
     QUESTION_TYPES,
     SPLITS,
     Gold,
@@ -29,8 +28,9 @@ from qa.evaluation import (
     load_thresholds,
     validate_questions,
 )
+from qa.evaluation.runs import CONFIGURATIONS, Harness
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 THRESHOLDS = ROOT / "eval" / "thresholds.json"
 SEEDS = ROOT / "seeds"
@@ -152,9 +152,9 @@ def test_citation_precision_is_overlap_or_keyword() -> None:
 
 
 def test_citation_validity_compares_the_exact_characters() -> None:
-    assert is_valid(cite(1, 0, 24), DOCS)
-    assert not is_valid(Citation(1, "a.txt", 0, 24, "The dam cost 41 million."), DOCS)
-    assert not is_valid(Citation(1, "b.txt", 0, 24, TEXT[0:24]), DOCS)
+    assert is_valid_citation(cite(1, 0, 24), DOCS)
+    assert not is_valid_citation(Citation(1, "a.txt", 0, 24, "The dam cost 41 million."), DOCS)
+    assert not is_valid_citation(Citation(1, "b.txt", 0, 24, TEXT[0:24]), DOCS)
 
 
 def test_keywords_match_ignoring_case_spacing_and_quote_style() -> None:

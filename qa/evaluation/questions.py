@@ -2,7 +2,8 @@
 
 Each line: `id`, `question`, `type` (see QUESTION_TYPES), `answer`, `keywords` a correct answer must hold,
 `evidence` [{`source`, `quote`}] with each quote an exact substring of the corpus file, and `split` (dev or
-test: tune on dev, never on test). Metrics: `qa.eval_metrics`; runs: `qa.eval_runs`; reports: `qa.report`.
+test: tune on dev, never on test). Metrics: `qa.evaluation.metrics`; runs: `qa.evaluation.runs`;
+reports: `qa.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import EvalSetError
+from qa import EvalSetError
 
 ANSWERABLE_TYPES = ("single", "multi", "numeric", "attribution", "comparison")
 QUESTION_TYPES = (*ANSWERABLE_TYPES, "unanswerable", "false_premise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qa.bench_stats import markdown_table
+from qa.bench.stats import markdown_table
 
 
 def indexing_table(data: Mapping[str, Any]) -> str:

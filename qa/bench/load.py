@@ -22,14 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.bench_stats import BenchPlan, latency_summary, spread
-from qa.cite import MARKER
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import require
-from qa.errors import QAError
+from qa import MARKER, Document, QAError, Settings, load_corpus, require
+from qa.bench.stats import BenchPlan, latency_summary, spread
 from qa.evaluation import load_questions
-from qa.types import Document
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.eval_metrics import Record
-from qa.eval_runs import Run
-from qa.evaluation import QUESTION_TYPES
-from qa.report_plots import plot_by_type, plot_curve, plot_latency
+from qa import shorten
+from qa.evaluation.metrics import Record
+from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
+from qa.evaluation.questions import QUESTION_TYPES
+from qa.evaluation.runs import Run
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def failure_table(run: Run, configuration: str) -> Table:
         reason = failure_reason(r) if r.configuration == configuration else None
         if reason:
             missing = ", ".join(r.missing_keywords) if not r.abstained else ""
-            rows.append([r.id, r.split, r.type, reason, r.question, missing, _short(r.answer, 160)])
+            rows.append([r.id, r.split, r.type, reason, r.question, missing, shorten(" ".join(r.answer.split()), 160)])
     return ["id", "split", "type", "pattern", "question", "missing keywords", "answer"], rows
 
 
@@ -238,8 +239,3 @@ def _base64(png: bytes) -> str:
 
 def _cell(value: float | None, form: str) -> str:
     return "–" if value is None else form.format(value)
-
-
-def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

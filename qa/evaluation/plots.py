@@ -8,9 +8,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from qa.embed import require
-from qa.eval_runs import Run
-from qa.evaluation import QUESTION_TYPES
+from qa import require
+from qa.evaluation.questions import QUESTION_TYPES
+from qa.evaluation.runs import Run
 
 INSTALL = "pip install 'qa[eval]'"
 

@@ -11,18 +11,17 @@ import logging
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from qa import Answer, Assistant, Document, Passage, QAError, Settings
-from qa.eval_baseline import LangChainBaseline
-from qa.eval_metrics import Record, score, summarize
-from qa.evaluation import Question
+from qa import Answer, Assistant, Document, Passage, Progress, QAError, Settings
+from qa.evaluation.baseline import LangChainBaseline
+from qa.evaluation.metrics import Record, score, summarize
+from qa.evaluation.questions import Question
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 INDEX_SHAPE = ("embed_model", "chunk_tokens", "overlap_tokens")  # settings an index is built with
 INDEX_FIELDS = ("corpus_dir", "index_dir", *INDEX_SHAPE)
 RETRIEVE_K = 10  # passages ranked for the retrieval metrics (recall@10)
@@ -146,7 +145,7 @@ class Harness:
     def answerer(self, configuration: Configuration) -> Answerer:
         """The assistant (or baseline) answering for `configuration`; QAError when it cannot run here."""
         if configuration.engine == "baseline":
-            return LangChainBaseline(self.base.documents, self.base.retriever.embedder)
+            return LangChainBaseline(self.base.documents, self.base.embedder)
         settings = self.base.settings.replace(**configuration.overrides)
         if any(getattr(settings, name) != getattr(self.base.settings, name) for name in INDEX_SHAPE):
             # subtle: another chunking gets its own index folder, never a rebuild of the base index
@@ -169,7 +168,7 @@ class Harness:
         if loaded.settings == settings:
             return loaded
         extra_engines = {name: engine for name, engine in loaded.engines.items() if name != "extractive"}
-        return Assistant(settings, loaded.index, loaded.retriever.embedder, engines=extra_engines)
+        return Assistant(settings, loaded.index, loaded.embedder, engines=extra_engines)
 
     def answer_all(
         self,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.eval_metrics import Record
-from qa.eval_runs import CONFIGURATIONS, Harness
-from qa.evaluation import load_questions
-from qa.report import failure_reason, render_markdown, summary_table, write_report
+from qa.evaluation.metrics import Record
+from qa.evaluation.questions import load_questions
+from qa.evaluation.report import failure_reason, render_markdown, summary_table, write_report
+from qa.evaluation.runs import CONFIGURATIONS, Harness
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ them in embedding space. Markers are never shifted or invented.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.cite import MARKER
+from qa.text import COMMON_CAPITALS, FILLER_WORDS, MARKER, WORD, capitalised_words, numbers, segmenter, words
 from qa.types import SentenceCheck
 
 logger = logging.getLogger(__name__)
@@ -25,21 +24,8 @@ logger = logging.getLogger(__name__)
 REFUSAL = re.compile(r"^\W*not in (?:the )?evidence\W*$", re.IGNORECASE)
 LIST_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")  # "[1, 2]" -> "[1][2]"
 TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")  # "died. [1]" -> "died [1]."
-NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
-WORD = re.compile(r"\w+")
-NEGATION = re.compile(r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b",
-                      re.IGNORECASE)
-FILLER = frozenset(
-    "this that these those it which is are was were be been supported support supports backed by evidence "
-    "sentence sentences see source sources according to the a an as stated state states in and both also "
-    "information info from based on shown mentioned cited cite cites reference references refer refers "
-    "citation citations of given provided for more details answer question".split()
-)
-COMMON_CAPITALS = frozenset(
-    "the a an i in on at as it its this that these those he she they we you his her their there here however "
-    "but and or so yet also according although while when where what who which why how if after before "
-    "during since both each evidence question answer not no yes".split()
+NEGATION = re.compile(
+    r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b", re.IGNORECASE
 )
 
 
@@ -73,13 +59,6 @@ class _Piece:
         return list(dict.fromkeys(self.markers + self.attached))
 
 
-@functools.cache
-def _segmenter() -> object:
-    import pysbd  # noqa: PLC0415 - pysbd compiles many regexes; load once, on first use
-
-    return pysbd.Segmenter(language="en", clean=False)
-
-
 def split_output(text: str) -> list[str]:
     """Model output -> sentences, each keeping the markers written right after its full stop."""
     text = LIST_MARKER.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
@@ -87,7 +66,7 @@ def split_output(text: str) -> list[str]:
     pieces: list[str] = []
     for line in text.splitlines():
         if line.strip():
-            pieces += [" ".join(p.split()) for p in _segmenter().segment(line)]  # type: ignore[attr-defined]
+            pieces += [" ".join(p.sent.split()) for p in segmenter().segment(line)]
     return [p for p in pieces if p]
 
 
@@ -98,11 +77,12 @@ def content_of(sentence: str) -> str:
 
 def is_filler(sentence: str) -> bool:
     """True for a sentence that says nothing but where facts come from ("This is supported by [1], [2].")."""
-    return all(word in FILLER for word in WORD.findall(content_of(sentence).lower()))
+    return all(word in FILLER_WORDS for word in WORD.findall(content_of(sentence).lower()))
 
 
-def verify(output: str, evidence: Sequence[Cited], *, question: str, embedder: Embeddings | None,
-           min_similarity: float) -> Verification:
+def verify(
+    output: str, evidence: Sequence[Cited], *, question: str, embedder: Embeddings | None, min_similarity: float
+) -> Verification:
     """Check every sentence of `output` against the evidence it cites; keep only supported ones."""
     pieces = _attach_citations(split_output(output), len(evidence))
     content = [piece for piece in pieces if piece.kind == "content"]
@@ -123,8 +103,9 @@ def verify(output: str, evidence: Sequence[Cited], *, question: str, embedder: E
             logger.info("Dropped generated sentence %r: %s", piece.original, reason)
         note = reason or f"supported (similarity {similarity[id(piece)]:.2f})"
         if piece.invalid:
-            logger.warning("Dropped marker(s) %s (only [1]..[%d] exist) in %r", piece.invalid, len(evidence),
-                           piece.original)
+            logger.warning(
+                "Dropped marker(s) %s (only [1]..[%d] exist) in %r", piece.invalid, len(evidence), piece.original
+            )
             note += f"; dropped markers {piece.invalid} (only 1..{len(evidence)} exist)"
         checks.append(SentenceCheck(piece.original, reason is None, note, tuple(piece.cited)))
     used = tuple(dict.fromkeys(m for piece in kept for m in piece.cited))
@@ -154,15 +135,16 @@ def _attach_citations(sentences: list[str], count: int) -> list[_Piece]:
     return pieces
 
 
-def _similarities(pieces: list[_Piece], evidence: Sequence[Cited],
-                  embedder: Embeddings | None) -> list[float]:
+def _similarities(pieces: list[_Piece], evidence: Sequence[Cited], embedder: Embeddings | None) -> list[float]:
     """Each sentence's best cosine similarity to the evidence it cites (1.0 each without an embedder)."""
     if embedder is None or not pieces:
         return [1.0] * len(pieces)
-    vectors = np.asarray(embedder.embed_documents([content_of(p.text) for p in pieces] +
-                                                  [item.text for item in evidence]), dtype="float32")
+    vectors = np.asarray(
+        embedder.embed_documents([content_of(p.text) for p in pieces] + [item.text for item in evidence]),
+        dtype="float32",
+    )
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    sentence_vectors, evidence_vectors = vectors[: len(pieces)], vectors[len(pieces):]
+    sentence_vectors, evidence_vectors = vectors[: len(pieces)], vectors[len(pieces) :]
     scores = []
     for row, piece in enumerate(pieces):
         cited = [m - 1 for m in piece.cited]
@@ -170,61 +152,37 @@ def _similarities(pieces: list[_Piece], evidence: Sequence[Cited],
     return scores
 
 
-def _unsupported(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: float,
-                 min_similarity: float) -> str | None:
+def _unsupported(
+    piece: _Piece, evidence: Sequence[Cited], question: str, similarity: float, min_similarity: float
+) -> str | None:
     """Why the sentence is not supported by what it cites, or None when it is."""
     cited = piece.cited
     if not cited:
         return "cites no existing evidence"
     sources = [evidence[m - 1] for m in cited]
     content = content_of(piece.text)
-    allowed_numbers = _numbers(" ".join(item.text for item in sources))
+    allowed_numbers = numbers(" ".join(item.text for item in sources))
     if NEGATION.search(content):  # a correction may repeat the question's false figure ("not 500")
-        allowed_numbers |= _numbers(question)
-    missing = sorted(_numbers(content) - allowed_numbers)
+        allowed_numbers |= numbers(question)
+    missing = sorted(numbers(content) - allowed_numbers)
     if missing:
         return f"number(s) {', '.join(missing)} not in the cited evidence {cited}"
-    allowed_words = _words(" ".join([question] + [item.text + " " + item.title for item in sources]))
-    names = [name for name in _names(content) if not set(_words(name)) <= allowed_words]
+    allowed_words = words(" ".join([question] + [item.text + " " + item.title for item in sources]))
+    names = [name for name in capitalised_words(content) if not words(name) <= allowed_words]
     if names:
         return f"name(s) {', '.join(names)} not in the cited evidence {cited} or the question"
-    if not (_content_words(content) & _content_words(" ".join(item.text for item in sources))) - _words(question):
+    if not (_content_words(content) & _content_words(" ".join(item.text for item in sources))) - words(question):
         return "adds nothing from the cited evidence to what the question says"
     if similarity < min_similarity:
         return f"similarity to the cited evidence {similarity:.2f} < {min_similarity:.2f}"
     return None
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(MARKER.sub(" ", text))}
-
-
-def _words(text: str) -> set[str]:
-    return {_stem(w) for w in WORD.findall(text.lower())}
-
-
 def _content_words(text: str) -> set[str]:
     """Words that carry information: numbers and words outside the filler and common-word lists."""
-    return {w for w in _words(MARKER.sub(" ", text)) if w not in FILLER and w not in COMMON_CAPITALS and len(w) > 1}
-
-
-def _stem(word: str) -> str:
-    word = word.removesuffix("’s").removesuffix("'s")
-    for suffix in ("ing", "ed"):  # crude, but the same on both sides: "reported" ~ "report"
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def _names(content: str) -> list[str]:
-    """Capitalised words other than the first word of the sentence and common sentence openers."""
-    found = []
-    for match in CAPITALISED.finditer(content):
-        word = match.group(0).rstrip("’'-")
-        if match.start() == 0 or word.lower() in COMMON_CAPITALS:
-            continue
-        found.append(word)
-    return list(dict.fromkeys(found))
+    return {
+        w for w in words(MARKER.sub(" ", text)) if w not in FILLER_WORDS and w not in COMMON_CAPITALS and len(w) > 1
+    }
 
 
 def _render(piece: _Piece) -> str:
@@ -234,5 +192,5 @@ def _render(piece: _Piece) -> str:
         return piece.text
     match = re.search(r"[.!?]+[\"”’)]*$", piece.text)
     if match:
-        return f"{piece.text[: match.start()]} {extra}{piece.text[match.start():]}"
+        return f"{piece.text[: match.start()]} {extra}{piece.text[match.start() :]}"
     return f"{piece.text} {extra}"

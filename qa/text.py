@@ -1,0 +1,149 @@
+"""Text -> the facts every stage reads off it: numbers, years, dates, names, terms, citation markers, sentences.
+
+Each rule is defined once, here, so the abstention rule, the verifier, the extractive engine and the page agree
+about what a number, a name or a marker is in the same sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import bm25s
+
+# A citation marker as the answer prints it: "[3]". Article text never holds one (see `defuse_markers`).
+MARKER = re.compile(r"\[(\d{1,3})\]")
+
+# Numbers. A figure as written ("85", "10,000", "2.5"); years and days of a date are not quantities.
+DIGIT = re.compile(r"\d")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
+MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b", re.IGNORECASE)
+DATE_NUMBER = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+    r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*",
+    re.IGNORECASE,
+)
+QUANTITY = re.compile(r"(?<![\w.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*(?!\w)")
+
+# Names. A full name is two or more capitalised words ("Wang Yi", "Abdul Ghani Baradar").
+FULL_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][\w’'-]+)+")
+CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
+WORD = re.compile(r"\w+")
+
+# What a question asks for.
+ASKS_NUMBER = re.compile(
+    r"\b(?:how (?:many|much|long|old|large|big)|(?:number|percentage|share|amount|figure|value"
+    r"|tonnage|cost|size|toll|count) of|death toll)\b",
+    re.IGNORECASE,
+)
+ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
+ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
+ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
+
+# Words that say what is asked, not what about: they never count as a question's terms.
+QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how does do did has have had can could would should may might "
+    "say said says tell told according article articles report reported reports mention mentioned describe "
+    "described state stated claim claimed many much give gave given name named any about was were been being "
+    "its his her from than also".split()
+)
+# Words of a sentence that only says where facts come from ("This is supported by evidence [1].").
+FILLER_WORDS = frozenset(
+    "this that these those it which is are was were be been supported support supports backed by evidence "
+    "sentence sentences see source sources according to the a an as stated state states in and both also "
+    "information info from based on shown mentioned cited cite cites reference references refer refers "
+    "citation citations of given provided for more details answer question".split()
+)
+# Capitalised for grammar, not because they name someone: sentence openers, pronouns, conjunctions.
+COMMON_CAPITALS = frozenset(
+    "the a an i in on at as it its this that these those he she they we you his her their there here however "
+    "but and or so yet also according although while when where what who which why how if after before "
+    "during since both each evidence question answer not no yes".split()
+)
+
+
+def numbers(text: str) -> set[str]:
+    """The figures of `text` (outside citation markers), without thousands separators: {"10000", "85"}."""
+    return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(MARKER.sub(" ", text))}
+
+
+def has_quantity(text: str) -> bool:
+    """A number that is not a year or the day of a date ("85 people", "10,000 US dollars")."""
+    return QUANTITY.search(DATE_NUMBER.sub(" ", text)) is not None
+
+
+def names_someone(text: str) -> bool:
+    """Whether `text` holds a full name that does not start at its first word.
+
+    subtle: a sentence's first word is capitalised anyway, so "The Taliban" is no name; search from the second
+    character (a name right after an opening quote still counts).
+    """
+    return FULL_NAME.search(text, 1) is not None
+
+
+def capitalised_words(text: str) -> list[str]:
+    """Capitalised words other than the first word and common sentence openers: the names a sentence uses."""
+    found = []
+    for match in CAPITALISED.finditer(text):
+        word = match.group(0).rstrip("’'-")
+        if match.start() == 0 or word.lower() in COMMON_CAPITALS:
+            continue
+        found.append(word)
+    return list(dict.fromkeys(found))
+
+
+def stem(token: str, *, inflections: bool = False) -> str:
+    """A crude stem, enough to match plural and possessive forms ("Uighurs" ~ "uighur", "city's" ~ "city").
+
+    With `inflections`, "-ed" and "-ing" go too ("reported" ~ "report"): the verifier compares an answer's wording
+    with its evidence that way; coverage, which weighs terms by rarity, keeps the verb forms apart.
+    """
+    token = token.lower().removesuffix("’s").removesuffix("'s")
+    if inflections:
+        for suffix in ("ing", "ed"):
+            if len(token) > len(suffix) + 3 and token.endswith(suffix):
+                token = token[: -len(suffix)]
+                break
+    for suffix in ("ies", "es", "s"):
+        if len(token) > 4 and token.endswith(suffix) and not token.endswith("ss"):
+            return token[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return token
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased word tokens without English stop words (bm25s's tokenizer): what BM25 and coverage count."""
+    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)  # type: ignore[no-any-return]
+
+
+def terms(text: str) -> set[str]:
+    """The stemmed content terms of `text`, question words removed."""
+    return {stem(t) for t in tokenize([text])[0] if stem(t) not in QUESTION_WORDS}
+
+
+def words(text: str) -> set[str]:
+    """Every word of `text`, stop words included, stemmed with inflections: for "is this word there" checks."""
+    return {stem(w, inflections=True) for w in WORD.findall(text.lower())}
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_local = threading.local()
+
+
+def segmenter() -> Any:
+    """This thread's pysbd sentence segmenter (English, no cleaning, character spans).
+
+    pysbd compiles many regexes, so it is built once per thread; one instance keeps state during a call, so
+    threads never share it.
+    """
+    found = getattr(_local, "segmenter", None)
+    if found is None:
+        import pysbd  # noqa: PLC0415 - slow import, needed only when text is split
+
+        found = _local.segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return found
