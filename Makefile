@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: chat test test-fast install install-dev model index eval bench lint clean
+.PHONY: chat test test-fast install install-dev model index eval fit bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test-fast: install-dev
 
 eval: install model
 	$(BIN)/qa eval --split all --compare extractive hybrid-vs-dense chunk-sizes k llm baseline --gate
+
+# Refit the evidence ranker and the abstention decision on the dev split (writes qa/ranker.json).
+fit: install-dev
+	$(BIN)/qa fit
 
 bench: install model
 	$(BIN)/qa bench

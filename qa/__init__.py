@@ -27,6 +27,9 @@ from qa.errors import (
     MissingDependency,
     QAError,
 )
+from qa.evidence import Evidence
+from qa.ranker import DEFAULT_PATH as DEFAULT_RANKER
+from qa.ranker import LinearModel, Ranker
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, vector_index
 from qa.text import MARKER, shorten
@@ -60,18 +63,22 @@ __all__ = [
     "Assistant",
     "Chunk",
     "Citation",
+    "DEFAULT_RANKER",
     "Document",
     "EmptyCorpus",
     "EvalSetError",
+    "Evidence",
     "HybridRetriever",
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LinearModel",
     "MARKER",
     "MissingDependency",
     "Passage",
     "Progress",
     "QAError",
+    "Ranker",
     "SentenceCheck",
     "SentenceEmbedder",
     "Settings",

@@ -26,7 +26,7 @@ from qa.errors import (
     ModelError,
     QAError,
 )
-from qa.evidence import EvidencePicker
+from qa.evidence import Evidence, EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
@@ -46,9 +46,7 @@ class Assistant:
         self.embedder = embedder
         self.retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
         self.picker = EvidencePicker(index, settings)
-        self.engines: dict[str, Engine] = {
-            "extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences, margin=settings.quote_margin)
-        }
+        self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine()}
         self.engines.update(engines or {})
 
     @classmethod
@@ -75,6 +73,13 @@ class Assistant:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
         return self.retriever.passages(self.retriever.retrieve(query, k=k))
+
+    def candidates(self, question: str, *, limit: int | None = None) -> list[Evidence]:
+        """Every evidence sentence considered for `question` (up to `limit`), most likely to answer first, with
+        the features the ranker read: what `qa fit` learns from and what the evaluation inspects."""
+        query = clean_question(question, max_chars=self.settings.max_question_chars)
+        retrieval = self.retriever.retrieve(query)
+        return self.picker.pick(query, retrieval, limit=limit or self.settings.evidence_candidates)
 
     def ask(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
@@ -103,12 +108,16 @@ class Assistant:
         evidence = self.picker.pick(
             query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
         )
+        selected = self.picker.select(
+            query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
+        )
         request = Request(
             query,
             evidence,
             self.picker.judge(query, evidence),
             tuple(self.retriever.passages(retrieval)),
             self.documents,
+            selected,
         )
         picked = time.perf_counter()
         answer: Answer | None = None

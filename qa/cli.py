@@ -223,7 +223,13 @@ def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | N
 @cli.command("eval")
 @click.argument("names", nargs=-1)
 @click.option("--compare", is_flag=True, help="Compare NAMES side by side (default: the `standard` group).")
-@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "second", "all"]),
+    default="all",
+    show_default=True,
+    help="dev and test of --questions; second: the held-out second corpus (eval/second); all: the three.",
+)
 @click.option(
     "--engine",
     type=click.Choice(["extractive", "llm"]),
@@ -263,7 +269,7 @@ def eval_command(
     Example:
         qa eval --split all --compare extractive hybrid-vs-dense llm baseline
     """
-    from qa.evaluation import Harness, check_gate, expand, load_questions, load_thresholds
+    from qa.evaluation import QUESTION_SETS, Harness, check_gate, expand, load_questions, load_thresholds
     from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
 
     if list_only:
@@ -273,14 +279,16 @@ def eval_command(
         click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
         return
     settings = settings_from(ctx, engine="extractive")
-    splits = ["dev", "test"] if split == "all" else [split]
+    splits = ["dev", "test", "second"] if split == "all" else [split]
     with errors_as_click():
         configurations = expand(names or (["standard"] if compare else [engine]))
         limits: dict[str, Any] = load_thresholds(thresholds) if gate else {}
         if gate:  # the gated row always runs
             configurations = expand([c.name for c in configurations] + [limits["configuration"]])
             splits += [] if limits["split"] in splits else [limits["split"]]
-        asked = load_questions(questions, settings.corpus_dir)
+        asked = load_questions(questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
+        if "second" in splits:
+            asked += load_questions(*QUESTION_SETS["second"])
         assistant = load_assistant(settings)
         with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
@@ -299,6 +307,36 @@ def eval_command(
         click.echo(f"GATE FAILED ({limits['configuration']}, {limits['split']}): {failure}", err=True)
     if failures:
         ctx.exit(1)
+
+
+@cli.command("fit")
+@questions_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the fitted models. Default: the package's qa/ranker.json (what answers use).",
+)
+@click.pass_context
+def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
+    """Fit the evidence ranker and the abstention decision on the dev split (gold quotes) and save them as JSON.
+
+    \b
+    Example:
+        qa fit        # make fit; then `qa eval` to see what changed
+    """
+    from qa.evaluation import load_questions
+    from qa.evaluation.fit import fit, save
+
+    settings = settings_from(ctx, engine="extractive")
+    with errors_as_click():
+        dev = [q for q in load_questions(questions, settings.corpus_dir) if q.split == "dev"]
+        assistant = load_assistant(settings)
+        with progress_bar("Collecting candidates") as progress:
+            ranker = fit(assistant, dev, progress=progress)
+        path = save(ranker, out)
+    click.echo(json.dumps(ranker.meta, indent=1))
+    click.echo(f"Threshold on P(answerable): {ranker.threshold:.2f}. Saved to {path}.")
 
 
 @cli.command("bench")

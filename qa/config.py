@@ -34,14 +34,12 @@ class Settings:
     keep_top: int = 2  # each retriever's top few always survive fusion
     rrf_k: int = 60
     retrieval: str = "hybrid"  # "hybrid" (dense + BM25), "dense" or "lexical" only (for comparisons)
-    # Evidence and abstention, calibrated on the dev split of eval/questions.jsonl (never on the test split):
-    # a grid over the three thresholds, maximising accuracy + abstention on unanswerable - false refusals.
-    evidence_sentences: int = 3
-    min_evidence_score: float = 0.42  # best sentence: 0.5 * cosine + 0.5 * IDF-weighted term coverage
-    min_dense_score: float = 0.40  # best sentence's cosine similarity to the question
-    min_coverage: float = 0.30  # share of the question's terms found in the evidence (half credit: same article)
+    # Evidence and abstention: a ranker and a decision fitted on the dev split (qa/ranker.json, `qa fit`).
+    evidence_sentences: int = 3  # at most this many sentences quoted by the extractive engine
+    ranker_path: Path | None = None  # None: the fitted models shipped in the package
+    abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
+    quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
-    quote_margin: float = 0.12  # extractive: quote sentences scoring within this of the best one
     llm_evidence: int = 6  # numbered sentences the LLM sees (prompt length dominates its latency)
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
@@ -87,21 +85,23 @@ class Settings:
             raw = env.get(f"QA_{spec.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[spec.name] = _convert(spec.name, raw, cls.__dataclass_fields__[spec.name].default)
+            values[spec.name] = _convert(spec.name, raw, spec.default, str(spec.type))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
+def _convert(name: str, raw: str, default: Any, annotation: str) -> Any:
+    """`raw` as the field's type: read from its default, or from its annotation when the default is None."""
+    kind = type(default).__name__ if default is not None else annotation.split("|")[0].strip()
     try:
-        if isinstance(default, bool):
+        if kind == "bool":
             return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
+        if kind == "int":
             return int(raw)
-        if isinstance(default, float):
+        if kind == "float":
             return float(raw)
-        if isinstance(default, Path):
+        if kind in {"Path", "PosixPath", "WindowsPath"}:
             return Path(raw).expanduser()
     except ValueError as exc:
-        raise QAError(f"QA_{name.upper()}={raw!r} is not a valid {type(default).__name__}.") from exc
+        raise QAError(f"QA_{name.upper()}={raw!r} is not a valid {kind}.") from exc
     return raw

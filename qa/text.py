@@ -40,6 +40,7 @@ ASKS_NUMBER = re.compile(
 )
 ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
+ASKS_PLACE = re.compile(r"^\s*where\b|\b(?:in|to|from) (?:which|what) (?:city|country|province|place|town)\b", re.I)
 ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
 
 # Words that say what is asked, not what about: they never count as a question's terms.

@@ -9,9 +9,11 @@ from qa import QAError, Settings
 
 def test_from_env_reads_qa_variables_with_types() -> None:
     settings = Settings.from_env(
-        {"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_MIN_COVERAGE": "0.5", "QA_ENGINE": "extractive", "OTHER": "1"}
+        {"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_QUOTE_FLOOR": "0.5", "QA_ENGINE": "extractive", "OTHER": "1"}
     )
-    assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.min_coverage == 0.5
+    assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.quote_floor == 0.5
+    optional = Settings.from_env({"QA_ABSTAIN_THRESHOLD": "0.3", "QA_RANKER_PATH": "~/r.json"})
+    assert optional.abstain_threshold == 0.3 and optional.ranker_path == Path("~/r.json").expanduser()
     assert settings.engine == "extractive"
 
 

@@ -79,9 +79,7 @@ class LLMEngine:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.fallback = fallback or ExtractiveEngine(
-            max_sentences=settings.evidence_sentences, margin=settings.quote_margin
-        )
+        self.fallback = fallback or ExtractiveEngine()
         self.min_similarity = min_similarity
         self.label = label
         self._model: BaseChatModel | None = model if isinstance(model, BaseChatModel) else None
