@@ -24,6 +24,7 @@ from qa.errors import (
     EvalSetError,
     IndexMismatch,
     InvalidQuestion,
+    LLMError,
     MissingDependency,
     QAError,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LLMError",
     "MARKER",
     "MissingDependency",
     "Passage",
