@@ -364,7 +364,8 @@ def eval_command(
 @click.pass_context
 def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path) -> None:
     """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
-    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat`.
+    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat` (its /ask and its
+    OpenAI-compatible endpoint).
 
     \b
     Example:
