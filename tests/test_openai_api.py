@@ -6,6 +6,7 @@ the slow test serves seeds/ with the real MiniLM and no key.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +15,17 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from fastapi import FastAPI
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
 from qa import MARKER, Assistant, QAError, Settings, answer_record, count_tokens
 from qa.cli import cli
+from qa.engines.llm import LLMEngine
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server, check_exposure
+from ui.openai_api import add_api
 from ui.openai_format import SOURCES, parse_chat_request, pieces
 
 openai = pytest.importorskip("openai")
@@ -157,6 +162,7 @@ BAD_REQUESTS = [
     ("unknown model, streamed", {"model": "gpt-4o", "messages": [user(QUESTION)], "stream": True}, 404, "model"),
     ("two choices", {"model": "qa-extractive", "messages": [user(QUESTION)], "n": 2}, 400, "n"),
     ("LLM down under qa-llm", {"model": "qa-llm", "messages": [user(QUESTION)]}, 503, None),
+    ("LLM down, streamed", {"model": "qa-llm", "messages": [user(QUESTION)], "stream": True}, 503, None),
 ]
 
 
@@ -234,6 +240,29 @@ def test_cli_refuses_an_open_address_before_loading_anything(tmp_path: Path) -> 
 @pytest.mark.parametrize("text", ["", "one", "a b  c\n\nd ", "x" * 100 + " y", 'Sources:\n- [1] a.txt [0:4]: "q"'])
 def test_stream_pieces_join_back_exactly(text: str) -> None:
     assert "".join(pieces(text, size=8)) == text and all(pieces(text, size=8))
+
+
+def test_a_stream_never_shows_what_the_citation_gate_drops(tmp_path: Path) -> None:
+    """The LLM's draft has a filler sentence and a sentence citing a passage that does not exist; the gate drops
+    both, and the stream carries only what survived."""
+    settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", engine="llm")
+    embedder = HashEmbeddings()
+    base = Assistant.load(settings.replace(engine="extractive"), embedder=embedder)
+    evidence = "Officials said 12,000 villagers were evacuated from the slopes before dawn."
+    draft = f"{evidence} [1] This is supported by evidence [1]. About 40,000 people fled to Surabaya [7]."
+    model = GenericFakeChatModel(messages=itertools.repeat(draft))
+    engine = LLMEngine(model, settings=settings.replace(llm_max_tokens=10_000), embedder=embedder)
+    llm_assistant = Assistant(settings, base.index, embedder, {"llm": engine})
+    app = FastAPI()
+    add_api(app, llm_assistant)
+    with live_server(app) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        plain = client.chat.completions.create(model="qa-llm", messages=[user(QUESTION)]).choices[0].message
+        chunks = list(client.chat.completions.create(model="qa-llm", messages=[user(QUESTION)], stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed == plain.content and streamed.split(SOURCES)[0] == f"{evidence.removesuffix('.')} [1]."
+    assert "Surabaya" not in streamed and "supported by" not in streamed
+    assert [c["marker"] for c in chunks[-1].choices[0].delta.model_extra["citations"]] == [1]
 
 
 @pytest.mark.slow
