@@ -24,6 +24,7 @@ from qa.errors import (
     EvalSetError,
     IndexMismatch,
     InvalidQuestion,
+    LLMError,
     MissingDependency,
     QAError,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LLMError",
     "LinearModel",
     "MARKER",
     "MissingDependency",

@@ -1,4 +1,7 @@
-"""Command line: `qa index | retrieve | ask | chat | eval | bench`. Thin: arguments -> Settings -> API -> output."""
+"""Command line: `qa index | retrieve | ask | chat | mcp | eval | bench`.
+
+Thin: arguments -> Settings -> API -> output.
+"""
 
 from __future__ import annotations
 
@@ -197,27 +200,69 @@ def fetch_model_command(ctx: click.Context) -> None:
     envvar="QA_ENGINE",
     help="Default answer engine of the page (default auto: llm when available).",
 )
+@click.option(
+    "--insecure-no-key",
+    is_flag=True,
+    help="Serve on a non-loopback address without QA_API_KEY (anyone who reaches it can use it).",
+)
 @click.pass_context
-def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None) -> None:
-    """Serve the chat page (cited answers, click a citation to see its passage); never a public share link.
+def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None, insecure_no_key: bool) -> None:
+    """Serve the chat page and its OpenAI-compatible API on one port; never a public share link.
+
+    The API: GET /v1/models, POST /v1/chat/completions (plain or streamed) and POST /api/ask, with the bearer
+    key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless --insecure-no-key).
 
     \b
     Example:
-        qa chat --port 7860      # then open http://127.0.0.1:7860
+        qa chat --port 7860      # then open http://127.0.0.1:7860 (API at http://127.0.0.1:7860/v1)
     """
     settings = settings_from(ctx, host=host, port=port, engine=engine)
     with errors_as_click():
         try:  # gradio is an optional extra: only this command needs it
+            from ui.app import check_exposure
             from ui.app import main as serve_page
         except ImportError as exc:
             raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
+        check_exposure(settings, insecure_no_key=insecure_no_key)  # before the models load
         assistant = load_assistant(settings)
         click.echo(
             f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
-            f"on http://{settings.host}:{settings.port} (Ctrl+C to stop)",
+            f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
             err=True,
         )
-        serve_page(assistant, settings)
+        serve_page(assistant, settings, insecure_no_key=insecure_no_key)
+
+
+@cli.command("mcp")
+@click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7861, show_default=True, help="Port for --http.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "extractive", "llm"]),
+    default=None,
+    envvar="QA_ENGINE",
+    help="Engines to load (default auto: llm when available); `ask` takes the engine per call.",
+)
+@click.pass_context
+def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | None) -> None:
+    """Serve the corpus to agents over the Model Context Protocol: tools ask, search and read_article, and
+    every article as a resource. stdio by default (stdout carries the protocol; messages go to stderr).
+
+    \b
+    Examples:
+        qa mcp                       # for a client that starts the server itself
+        qa mcp --http --port 7861    # http://127.0.0.1:7861/mcp
+    """
+    settings = settings_from(ctx, engine=engine)
+    with errors_as_click():
+        try:  # the mcp SDK is an optional extra: only this command needs it
+            from ui.mcp_server import serve_mcp
+        except ImportError as exc:
+            raise MissingDependency(f"The MCP server needs the mcp SDK ({exc}): run pip install 'qa[mcp]'.") from exc
+        assistant = load_assistant(settings)
+        where = f"http://127.0.0.1:{port}/mcp" if over_http else "stdio"
+        click.echo(f"MCP server for {len(assistant.documents)} articles on {where}", err=True)
+        serve_mcp(assistant, http=over_http, port=port)
 
 
 @cli.command("eval")
@@ -357,7 +402,8 @@ def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
 @click.pass_context
 def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path) -> None:
     """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
-    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat`.
+    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat` (its /ask and its
+    OpenAI-compatible endpoint).
 
     \b
     Example:

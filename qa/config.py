@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +48,18 @@ class Settings:
     llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
     llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
     llm_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 for Ollama
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_threads: int = 2
     llm_context: int = 2048
     llm_max_tokens: int = 160
     llm_timeout_s: float = 60.0
     llm_temperature: float = 0.0
     llm_seed: int = 0
-    # Web page
+    # Web page and its HTTP API (OpenAI-compatible endpoints on the same port)
     host: str = "127.0.0.1"
     port: int = 7860
+    api_key: str | None = field(default=None, repr=False)  # QA_API_KEY: bearer key of the API (and page login)
+    max_request_bytes: int = 1_048_576  # larger request bodies are refused (413) before they are parsed
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -70,6 +72,8 @@ class Settings:
             raise QAError(f"k={self.k} and fetch_k={self.fetch_k} must be at least 1.")
         if self.engine not in ENGINES:
             raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
+        if self.max_request_bytes < 1024:
+            raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from qa import Assistant, Settings, answer_record
 from tests.conftest import ROOT
+from tests.servers import live_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,22 +46,12 @@ EVIL_TEXT = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(assistant: Assistant) -> Iterator[str]:
-    from ui.app import build_app
+    """What `qa chat` serves: the page mounted next to the HTTP API, on uvicorn."""
+    from ui.app import build_server
 
-    app = build_app(assistant)
-    port = free_port()
-    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with live_server(build_server(assistant)) as url:
+        yield url + "/"
 
 
 @pytest.fixture(scope="module")
