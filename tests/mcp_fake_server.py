@@ -13,7 +13,8 @@ from tests.fakes import HashEmbeddings
 from ui.mcp_server import serve_mcp
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
+COVERAGE_RANKER = Path(__file__).resolve().parent / "data" / "coverage_ranker.json"
 
 if __name__ == "__main__":
-    settings = Settings(corpus_dir=TINY, index_dir=Path(sys.argv[1]), engine="extractive")
+    settings = Settings(corpus_dir=TINY, index_dir=Path(sys.argv[1]), engine="extractive", ranker_path=COVERAGE_RANKER)
     serve_mcp(Assistant.load(settings, embedder=HashEmbeddings()))

@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from qa import Assistant, Document, Settings, load_corpus
-from tests.conftest import ROOT, SEEDS, TINY
+from tests.conftest import COVERAGE_RANKER, ROOT, SEEDS, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import live_server
 
@@ -110,7 +110,7 @@ def test_stdio_session_lists_and_calls_every_tool(tmp_path: Path) -> None:
 
 
 def test_streamable_http_session(tmp_path: Path) -> None:
-    settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", engine="extractive")
+    settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", engine="extractive", ranker_path=COVERAGE_RANKER)
     server = build_mcp(Assistant.load(settings, embedder=HashEmbeddings()))
     documents = tiny_documents()
 

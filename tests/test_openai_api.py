@@ -21,7 +21,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from qa import MARKER, Assistant, QAError, Settings, answer_record, count_tokens
 from qa.cli import cli
 from qa.engines.llm import LLMEngine
-from tests.conftest import TINY
+from tests.conftest import COVERAGE_RANKER, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server, check_exposure
@@ -46,6 +46,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Assi
         engine="auto",
         llm_base_url=f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there: the LLM backend is down
         api_key=KEY,
+        ranker_path=COVERAGE_RANKER,
     )
     assistant = Assistant.load(settings, embedder=HashEmbeddings())
     with live_server(build_server(assistant, settings)) as url:
@@ -245,7 +246,7 @@ def test_stream_pieces_join_back_exactly(text: str) -> None:
 def test_a_stream_never_shows_what_the_citation_gate_drops(tmp_path: Path) -> None:
     """The LLM's draft has a filler sentence and a sentence citing a passage that does not exist; the gate drops
     both, and the stream carries only what survived."""
-    settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", engine="llm")
+    settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", engine="llm", ranker_path=COVERAGE_RANKER)
     embedder = HashEmbeddings()
     base = Assistant.load(settings.replace(engine="extractive"), embedder=embedder)
     evidence = "Officials said 12,000 villagers were evacuated from the slopes before dawn."
