@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from langchain_core.embeddings import Embeddings
 
@@ -27,12 +27,14 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import EvidencePicker
-from qa.question import History, clean_question, smalltalk_reply, standalone_question
+from qa.question import History, clean_history, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
+
+MAX_K = 100  # passages one question may ask for
 
 
 class Assistant:
@@ -74,7 +76,7 @@ class Assistant:
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
-        return self.retriever.passages(self.retriever.retrieve(query, k=k))
+        return self.retriever.passages(self.retriever.retrieve(query, k=check_k(k)))
 
     def ask(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
@@ -88,10 +90,11 @@ class Assistant:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
-        if k is not None and not 1 <= k <= 100:
-            raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
-        if history is not None and not all(isinstance(turn, Mapping) for turn in history):
-            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
+        k = check_k(k)
+        if history is not None:
+            history = clean_history(
+                history, max_turns=self.settings.max_history_turns, max_chars=self.settings.max_question_chars
+            )
         reply = smalltalk_reply(cleaned, documents=len(self.documents))
         if reply is not None:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
@@ -154,6 +157,15 @@ class Assistant:
         if name not in self.engines:
             raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
         return self.engines[name]
+
+
+def check_k(k: object) -> int | None:
+    """`k` passages as asked (None: the configured default); refuse anything but a whole number from 1 to 100."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidQuestion(f"k={k!r} passages is out of range: ask for a whole number from 1 to {MAX_K}.")
+    return k
 
 
 def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:

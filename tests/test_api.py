@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from qa import Assistant, InvalidQuestion
+from qa import Assistant, HybridRetriever, InvalidQuestion
 from qa.cite import REFUSAL, is_valid_citation
 
 ANSWERABLE = [
@@ -93,3 +95,28 @@ def test_retrieve_returns_passages_best_first(assistant: Assistant) -> None:
 def test_unknown_engine_is_a_clear_error(assistant: Assistant) -> None:
     with pytest.raises(Exception, match="not available"):
         assistant.ask("Who is Meng Hongwei?", engine="nope")
+
+
+@pytest.mark.parametrize("k", [-3, 0, 2.5, True, "3", 101])
+def test_k_out_of_range_or_not_an_integer_is_refused(fake_assistant: Assistant, k: object) -> None:
+    with pytest.raises(InvalidQuestion, match="passages"):
+        fake_assistant.retrieve("volcano eruption", k=k)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuestion, match="passages"):
+        fake_assistant.ask("When did the volcano erupt?", k=k)  # type: ignore[arg-type]
+
+
+def test_a_huge_history_is_bounded_before_retrieval(fake_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1.9 MB history used to be joined into the query (seconds of CPU per request)."""
+    huge = "volcano " * 250_000
+    history = [{"role": "user", "content": huge}, {"role": "assistant", "content": huge}]
+    seen: list[str] = []
+    original = HybridRetriever.retrieve
+
+    def spy(self: HybridRetriever, query: str, **kwargs: Any) -> Any:
+        seen.append(query)
+        return original(self, query, **kwargs)
+
+    monkeypatch.setattr(HybridRetriever, "retrieve", spy)
+    answer = fake_assistant.ask("And what did it do there?", history=history)
+    assert answer.question == "And what did it do there?"
+    assert seen and len(seen[0]) <= 2 * fake_assistant.settings.max_question_chars + 1
