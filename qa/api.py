@@ -27,6 +27,7 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import EvidencePicker
+from qa.integrity import check_owner
 from qa.question import History, clean_history, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
@@ -62,6 +63,7 @@ class Assistant:
         `embedder` replaces the configured sentence-transformers model (any LangChain `Embeddings`).
         """
         settings = settings or Settings()
+        check_owner(settings)  # before loading any model: a wrong folder fails at once
         embedder = embedder or SentenceEmbedder(settings.embed_model)
         index = open_index(settings, embedder=embedder, progress=progress)
         return cls(settings, index, embedder, llm_engines(settings, embedder))
@@ -182,7 +184,11 @@ def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
 
 
 def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Index:
-    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
+    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched.
+
+    An index built from another corpus folder is refused (IndexMismatch), never rebuilt in place.
+    """
+    check_owner(settings)
     try:
         index = load_index(settings.index_dir, settings)
     except IndexProblem as problem:
@@ -194,7 +200,7 @@ def open_index(settings: Settings, *, embedder: Embeddings | None = None, progre
             logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
         return build_index(settings, embedder=embedder, progress=progress)
     try:
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
     except CorpusError:
         logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
         return index

@@ -7,9 +7,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from qa.errors import InvalidQuestion
-from qa.text import shorten
+from qa.text import SURROGATE, shorten
 
-SURROGATE = re.compile("[\ud800-\udfff]")  # cannot be encoded: invalid UTF-8 read with surrogateescape, JSON "\\ud800"
 ECHO_CHARS = 200  # a refused question is shown back at most this long
 History = Sequence[Mapping[str, str]]  # [{"role": "user" | "assistant", "content": "..."}], oldest first
 
