@@ -103,6 +103,10 @@ def _article_paths(root: Path, skip: set[Path]) -> Iterator[Path]:
             path = here / name
             if name.startswith(".") or path.suffix.lower() not in TEXT_SUFFIXES | JSONL_SUFFIXES:
                 continue
+            if SURROGATE.search(str(path)):  # its name would be the source name, and must be printable text
+                shown = SURROGATE.sub("\ufffd", str(path.relative_to(root)))
+                logger.warning("Skipping %s: its name is not valid UTF-8; rename the file to include it.", shown)
+                continue
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
                 _warn_link(path, root, real_root)
                 continue

@@ -28,6 +28,11 @@ def check_owner(settings: Settings) -> None:
     it, nor rewrite it in place.
     """
     owner = corpus_of(settings.index_dir)
+    if owner is None and not (settings.index_dir / "manifest.json").exists() and not settings.corpus_dir.is_dir():
+        raise CorpusError(
+            f"Corpus folder {settings.corpus_dir} does not exist, and there is no index at {settings.index_dir} to "
+            "answer from: pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of .txt, .md or .jsonl articles."
+        )
     if owner is None or owner == settings.corpus_dir.resolve():
         return
     if not settings.corpus_dir.is_dir():

@@ -82,7 +82,10 @@ def build_index(
     progress: Progress | None = None,
 ) -> Index:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
-    texts not already indexed there. The new index is checked before it replaces the old one."""
+    texts not already indexed there. The new index is checked before it replaces the old one.
+
+    `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
+    """
     started = time.perf_counter()
     if documents is None:
         documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
@@ -92,7 +95,7 @@ def build_index(
         logger.warning(
             "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
         )
-    sentences, chunks = _segment(documents, settings)
+    sentences, chunks = _segment(documents, settings, progress)
     cached = _cached_vectors(settings)
     text_of = {d.source: d.text for d in documents}
     spans: list[Chunk | Sentence] = [*chunks, *sentences]
@@ -141,11 +144,18 @@ def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
     return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
 
 
-def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
+def _segment(
+    documents: Sequence[Document], settings: Settings, progress: Progress | None
+) -> tuple[list[Sentence], list[Chunk]]:
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
+    total = sum(len(document.text) for document in documents)
+    done = 0
+    if progress:
+        progress(0, total)
     for document in documents:
-        found = split_sentences(document)
+        report = None if progress is None else _shifted(progress, done, total)
+        found = split_sentences(document, progress=report)
         chunks += chunk_document(
             document,
             found,
@@ -155,12 +165,18 @@ def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Se
             first_sentence_id=len(sentences),
         )
         sentences += found
+        done += len(document.text)
     if not chunks:
         raise EmptyCorpus(
             f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
             "(see the warnings above); add articles with body text."
         )
     return sentences, chunks
+
+
+def _shifted(progress: Progress, offset: int, total: int) -> Progress:
+    """One document's (characters done, its length) as the corpus's (characters done, all characters)."""
+    return lambda done, _: progress(offset + done, total)
 
 
 def _digest(text: str) -> str:

@@ -191,3 +191,15 @@ def test_articles_above_the_documented_size_are_skipped_with_the_reason(
     assert [d.source for d in documents] == ["ok.txt"]
     assert f"longer than {MAX_ARTICLE_CHARS:,} characters" in caplog.text
     assert "huge.txt" in caplog.text and "feed.jsonl line 1" in caplog.text
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "good.txt").write_text("A readable article about rivers.", encoding="utf-8")
+    (tmp_path / b"caf\xe9.txt".decode("utf-8", "surrogateescape")).write_text("Latin-1 name.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    assert [d.source for d in documents] == ["good.txt"]
+    assert "not valid UTF-8" in caplog.text
+    caplog.text.encode("utf-8")
