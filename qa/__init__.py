@@ -27,6 +27,7 @@ from qa.errors import (
     MissingDependency,
     QAError,
 )
+from qa.question import echo_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, vector_index
 from qa.text import MARKER, shorten
@@ -79,6 +80,7 @@ __all__ = [
     "ask",
     "build_index",
     "count_tokens",
+    "echo_question",
     "final_answer",
     "is_valid_citation",
     "load_corpus",

@@ -53,13 +53,15 @@ def free_port() -> int:
 
 
 def serve(assistant: Assistant) -> Iterator[str]:
+    """The page as `qa chat` serves it (behind ui.server's guard), on a free loopback port."""
     from ui.app import build_app
+    from ui.server import launch
 
     app = build_app(assistant)
-    port = free_port()
-    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    settings = assistant.settings.replace(host="127.0.0.1", port=free_port())
+    launch(app, settings, block=False)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{settings.port}/"
     finally:
         app.close()
 
@@ -82,11 +84,15 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
+    """A fresh page; the test fails if the Content-Security-Policy blocked anything the page itself needs."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(60_000)
+    blocked: list[str] = []
+    opened.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     yield opened
     context.close()
+    assert not blocked, blocked
 
 
 def ask(page: Any, question: str) -> None:
@@ -180,3 +186,18 @@ def test_api_returns_the_cli_answer_record(assistant: Assistant, url: str) -> No
     again = answer_record(assistant.ask("And what did they say about it?", history=history, engine="extractive", k=3))
     assert follow_up["citations"] == again["citations"] and follow_up["question"] == again["question"]
     client.close()
+
+
+def test_the_page_cannot_send_data_to_another_origin(browser: Any, url: str) -> None:
+    """The Content-Security-Policy lets the page talk to its own server only (a script injected into an article
+    could not send what the user reads elsewhere); the page test fixture fails on any such violation."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.goto(url)
+    opened.locator("#qa-question textarea").wait_for()
+    directive = opened.evaluate("""() => new Promise(resolve => {
+        document.addEventListener('securitypolicyviolation', e => resolve(e.effectiveDirective));
+        fetch('http://127.0.0.2:9/leak').catch(() => {});
+        setTimeout(() => resolve('none'), 10000); })""")
+    context.close()
+    assert directive == "connect-src"

@@ -16,6 +16,7 @@ import gradio as gr
 from qa import Assistant, Settings
 from ui.chat import Chat
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
+from ui.server import launch
 
 logger = logging.getLogger(__name__)
 
@@ -221,11 +222,8 @@ def main(assistant: Assistant | None = None, settings: Settings | None = None) -
     """Serve the page on settings.host:settings.port until interrupted (never a public share link)."""
     settings = settings or (assistant.settings if assistant is not None else Settings.from_env())
     assistant = assistant or Assistant.load(settings)
-    app = build_app(assistant)
     logger.info("Serving on http://%s:%d", settings.host, settings.port)
-    app.queue(default_concurrency_limit=2).launch(
-        server_name=settings.host, server_port=settings.port, share=False, show_error=True, inbrowser=False
-    )
+    launch(build_app(assistant), settings)
 
 
 if __name__ == "__main__":
