@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".txt", ".md"}
 JSONL_SUFFIXES = {".jsonl"}
 MAX_FILE_BYTES = 50_000_000  # a JSONL file may hold many articles
-# One article is at most this long (about 1,000 long news articles): above it, splitting sentences (~7 s per MB)
-# and embedding (~10 minutes per MB on 2 cores) would run for long, so the article is skipped with the reason.
+# One article is at most this long (about 1,000 long news articles): above it, splitting sentences (6-8 s of CPU
+# per MB) and embedding (about 2 minutes per MB on 2 cores) would run for long, so it is skipped with the reason.
 MAX_ARTICLE_CHARS = 5_000_000
 INDEX_RECORDS = ("documents.jsonl", "sentences.jsonl", "chunks.jsonl")
 
