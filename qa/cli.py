@@ -355,5 +355,5 @@ def read_batch(handle: Any, settings: Settings) -> list[tuple[Any, str]]:
 
 def load_assistant(settings: Settings) -> Assistant:
     """The assistant, with a progress bar on stderr if the index has to be built first."""
-    with progress_bar("Indexing the corpus") as progress:
+    with progress_bar("Indexing: splitting sentences", "Indexing: embedding") as progress:
         return Assistant.load(settings, progress=progress)
