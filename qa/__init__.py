@@ -29,6 +29,7 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import Evidence
+from qa.question import echo_question
 from qa.ranker import DEFAULT_PATH as DEFAULT_RANKER
 from qa.ranker import LinearModel, Ranker
 from qa.retrieve import HybridRetriever
@@ -88,6 +89,7 @@ __all__ = [
     "ask",
     "build_index",
     "count_tokens",
+    "echo_question",
     "final_answer",
     "is_valid_citation",
     "load_corpus",

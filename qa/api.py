@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from langchain_core.embeddings import Embeddings
 
@@ -27,12 +27,15 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import Evidence, EvidencePicker
-from qa.question import History, clean_question, smalltalk_reply, standalone_question
+from qa.integrity import check_owner
+from qa.question import History, clean_history, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
+
+MAX_K = 100  # passages one question may ask for
 
 
 class Assistant:
@@ -58,6 +61,7 @@ class Assistant:
         `embedder` replaces the configured sentence-transformers model (any LangChain `Embeddings`).
         """
         settings = settings or Settings()
+        check_owner(settings)  # before loading any model: a wrong folder fails at once
         embedder = embedder or SentenceEmbedder(settings.embed_model)
         index = open_index(settings, embedder=embedder, progress=progress)
         return cls(settings, index, embedder, llm_engines(settings, embedder))
@@ -72,7 +76,7 @@ class Assistant:
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
-        return self.retriever.passages(self.retriever.retrieve(query, k=k))
+        return self.retriever.passages(self.retriever.retrieve(query, k=check_k(k)))
 
     def candidates(self, question: str, *, limit: int | None = None) -> list[Evidence]:
         """Every evidence sentence considered for `question` (up to `limit`), most likely to answer first, with
@@ -93,10 +97,11 @@ class Assistant:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
-        if k is not None and not 1 <= k <= 100:
-            raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
-        if history is not None and not all(isinstance(turn, Mapping) for turn in history):
-            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
+        k = check_k(k)
+        if history is not None:
+            history = clean_history(
+                history, max_turns=self.settings.max_history_turns, max_chars=self.settings.max_question_chars
+            )
         reply = smalltalk_reply(cleaned, documents=len(self.documents))
         if reply is not None:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
@@ -165,6 +170,15 @@ class Assistant:
         return self.engines[name]
 
 
+def check_k(k: object) -> int | None:
+    """`k` passages as asked (None: the configured default); refuse anything but a whole number from 1 to 100."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidQuestion(f"k={k!r} passages is out of range: ask for a whole number from 1 to {MAX_K}.")
+    return k
+
+
 def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
     """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
     if settings.engine == "extractive":
@@ -179,7 +193,11 @@ def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
 
 
 def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Index:
-    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
+    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched.
+
+    An index built from another corpus folder is refused (IndexMismatch), never rebuilt in place.
+    """
+    check_owner(settings)
     try:
         index = load_index(settings.index_dir, settings)
     except IndexProblem as problem:
@@ -191,7 +209,7 @@ def open_index(settings: Settings, *, embedder: Embeddings | None = None, progre
             logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
         return build_index(settings, embedder=embedder, progress=progress)
     try:
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
     except CorpusError:
         logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
         return index

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,20 @@ from qa import __version__
 from qa.api import Assistant
 from qa.config import Settings
 from qa.engines.models import fetch_model
-from qa.errors import MissingDependency, QAError
-from qa.question import clean_question
+from qa.errors import InvalidQuestion, MissingDependency, QAError
+from qa.question import clean_question, echo_question
 from qa.store import build_index
-from qa.types import Answer, Progress, answer_record
+from qa.terminal import (
+    OneLineErrors,
+    errors_as_click,
+    format_answer,
+    format_passage,
+    json_line,
+    progress_bar,
+    setup_logging,
+    terminal_safe,
+)
+from qa.types import answer_record
 
 # `qa --help` loads neither the evaluation nor the benchmark tools: their commands import them when run.
 BENCH_SECTIONS = ("indexing", "scale", "answers", "profile", "load")  # == qa.bench.stats.SECTIONS (a test checks)
@@ -39,34 +46,13 @@ questions_option = click.option(
 )
 
 
-def format_answer(answer: Answer) -> str:
-    """A readable answer followed by its numbered sources and their exact quotes."""
-    lines = [answer.text]
-    if answer.citations:
-        lines += ["", "Sources:"]
-        for c in answer.citations:  # the quote on its own line, not wrapped in quotes it may already contain
-            lines += [f"[{c.marker}] {c.source} [{c.start}:{c.end}]", f"    {' '.join(c.quote.split())}"]
-    elif answer.abstained and answer.passages:
-        lines += ["", "Related passages (they do not answer the question):"]
-        lines += [f"- {p.source} [{p.start}:{p.end}]" for p in answer.passages[:3]]
-    return "\n".join(lines)
-
-
-@contextmanager
-def errors_as_click() -> Iterator[None]:
-    try:
-        yield
-    except QAError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
     """Settings from QA_* variables, then the group's options, then the command's own (None means unset)."""
     with errors_as_click():
         return Settings.from_env(**{**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.option(
     "--corpus",
     "corpus_dir",
@@ -85,7 +71,7 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, verbose: bool) -> None:
     """Grounded answers about a folder of news articles, each claim citing the exact source characters."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    setup_logging(verbose)
     ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir}
 
 
@@ -101,7 +87,7 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
         qa index --corpus seeds --index-dir index/default
     """
     settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
-    with errors_as_click(), progress_bar("Embedding") as progress:
+    with errors_as_click(), progress_bar("Splitting sentences", "Embedding") as progress:
         index = build_index(settings, progress=progress)
     counts = index.manifest["counts"]
     click.echo(
@@ -124,20 +110,15 @@ def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool) ->
     """
     settings = settings_from(ctx)
     with errors_as_click():
+        clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
         passages = load_assistant(settings).retrieve(question, k=k)
     for rank, passage in enumerate(passages, start=1):
-        if as_json:
-            click.echo(json.dumps(asdict(passage), ensure_ascii=False))
-        else:
-            click.echo(
-                f"{rank}. {passage.source} [{passage.start}:{passage.end}] score={passage.score:.4f}\n"
-                f"   {' '.join(passage.text.split())[:300]}"
-            )
+        click.echo(json_line(asdict(passage)) if as_json else format_passage(rank, passage))
 
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("--batch", type=click.File("r", encoding="utf-8"), help='JSONL file of {"id", "question"}.')
+@click.option("--batch", type=click.File("rb"), help='JSONL file of {"id", "question"} (- for stdin).')
 @click.option(
     "--engine",
     type=click.Choice(["auto", "extractive", "llm"]),
@@ -162,17 +143,28 @@ def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None
         with errors_as_click():
             clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
             answer = load_assistant(settings).ask(question or "", engine=engine)
-        click.echo(json.dumps(answer_record(answer), ensure_ascii=False) if as_json else format_answer(answer))
+        click.echo(json_line(answer_record(answer)) if as_json else format_answer(answer))
         return
-    requests = read_batch(batch)
+    requests = read_batch(batch, settings)
     with errors_as_click():
         assistant = load_assistant(settings)
+    failed = 0
     for request_id, text in requests:
         try:
             record: dict[str, Any] = {"id": request_id, **answer_record(assistant.ask(text, engine=engine))}
         except QAError as exc:
-            record = {"id": request_id, "question": text, "error": str(exc)}
-        click.echo(json.dumps(record, ensure_ascii=False) if as_json else f"[{request_id}] {record.get('answer')}")
+            failed += 1
+            record = {"id": request_id, "question": echo_question(text), "error": str(exc)}
+        click.echo(json_line(record) if as_json else format_batch_line(record))
+    if failed:
+        ctx.exit(1)
+
+
+def format_batch_line(record: dict[str, Any]) -> str:
+    request_id = json.dumps(record["id"], ensure_ascii=False) if not isinstance(record["id"], str) else record["id"]
+    if "error" in record:
+        return terminal_safe(f"[{request_id}] Error: {record['error']}")
+    return terminal_safe(f"[{request_id}] {record['answer']}")
 
 
 @cli.command("fetch-model")
@@ -421,43 +413,31 @@ def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple
     click.echo(f"\nReport: {path}")
 
 
-def read_batch(handle: Any) -> list[tuple[Any, str]]:
-    """Parse a whole batch file first, so a bad line stops the run before anything is printed."""
+def read_batch(handle: Any, settings: Settings) -> list[tuple[Any, str]]:
+    """Parse and check a whole batch file first, so a bad line stops the run before anything is printed."""
     requests = []
-    for number, line in enumerate(handle, start=1):
+    name = getattr(handle, "name", "the batch")
+    for number, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"{name} line {number}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8."
+            ) from exc
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            requests.append((record["id"], str(record["question"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            request_id, question = record["id"], record["question"]
+            requests.append((request_id, clean_question(question, max_chars=settings.max_question_chars)))
+        except (json.JSONDecodeError, KeyError, TypeError, InvalidQuestion) as exc:
             raise click.ClickException(
-                f'{handle.name} line {number}: expected {{"id": ..., "question": ...}} ({exc}).'
+                terminal_safe(f'{name} line {number}: expected {{"id": ..., "question": "..."}} ({exc}).')
             ) from exc
     return requests
 
 
 def load_assistant(settings: Settings) -> Assistant:
     """The assistant, with a progress bar on stderr if the index has to be built first."""
-    with progress_bar("Indexing the corpus") as progress:
+    with progress_bar("Indexing: splitting sentences", "Indexing: embedding") as progress:
         return Assistant.load(settings, progress=progress)
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Progress]:
-    """A `Progress` drawing a click bar on stderr, which appears only once there is progress to show."""
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
-            bar.__enter__()
-        bar.length = max(total, 1)
-        bar.update(max(done - bar.pos, 0))
-
-    try:
-        yield progress
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)

@@ -44,6 +44,7 @@ class Settings:
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000
+    max_history_turns: int = 8  # earlier messages a follow-up may use; older ones are dropped
     # Local LLM (llama.cpp) or an OpenAI-compatible server
     llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
     llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
@@ -62,6 +63,7 @@ class Settings:
     max_request_bytes: int = 1_048_576  # larger request bodies are refused (413) before they are parsed
 
     def __post_init__(self) -> None:
+        self._coerce_paths()
         if self.chunk_tokens < 16:
             raise QAError(f"chunk_tokens={self.chunk_tokens} is too small: use 16 or more (default 160).")
         if not 0 <= self.overlap_tokens < self.chunk_tokens:
@@ -76,6 +78,18 @@ class Settings:
             raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
+
+    def _coerce_paths(self) -> None:
+        """Accept `str` (and any os.PathLike) for the path fields, as `Settings(corpus_dir="seeds")` reads."""
+        for spec in fields(self):
+            if not isinstance(spec.default, Path):
+                continue
+            value = getattr(self, spec.name)
+            if isinstance(value, Path):
+                continue
+            if not isinstance(value, (str, os.PathLike)):
+                raise QAError(f"{spec.name}={value!r} must be a path (str or pathlib.Path).")
+            object.__setattr__(self, spec.name, Path(value).expanduser())  # frozen: set once, while validating
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""

@@ -116,7 +116,8 @@ class EvidencePicker:
         self.idf = {t: math.log(1 + total / n) for t, n in frequency.items()}
         self.unknown_idf = math.log(1 + total)  # a term the corpus never uses weighs as much as the rarest
         self.bm25 = bm25s.BM25()
-        if tokens:
+        self.has_bm25 = any(tokens)  # bm25s divides by the mean length: a corpus of stop words only has none
+        if self.has_bm25:
             self.bm25.index(tokens, show_progress=False)
 
     def pick(self, question: str, retrieval: Retrieval, *, limit: int) -> list[Evidence]:
@@ -296,7 +297,7 @@ class EvidencePicker:
 
     def _bm25(self, question: str) -> np.ndarray | None:
         """BM25 of every sentence for the question (None when no question word is in the corpus)."""
-        tokens = [t for t in tokenize([question])[0] if t in self.bm25.vocab_dict] if self.index.sentences else []
+        tokens = [t for t in tokenize([question])[0] if t in self.bm25.vocab_dict] if self.has_bm25 else []
         if not tokens:
             return None
         scores: np.ndarray = self.bm25.get_scores(tokens)

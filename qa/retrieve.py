@@ -56,7 +56,9 @@ class HybridRetriever(BaseRetriever):
 
     def model_post_init(self, context: Any, /) -> None:
         self.bm25 = bm25s.BM25()
-        self.bm25.index(tokenize([chunk.text for chunk in self.index.chunks]), show_progress=False)
+        tokens = tokenize([chunk.text for chunk in self.index.chunks])
+        if any(tokens):  # bm25s divides by the mean length: a corpus of stop words only gets no lexical search
+            self.bm25.index(tokens, show_progress=False)
 
     def retrieve(self, query: str, *, k: int | None = None) -> Retrieval:
         """The top `k` chunks for `query` with their scores, plus the query vector for later stages."""
@@ -107,7 +109,8 @@ class HybridRetriever(BaseRetriever):
         return search_one(self.index.chunk_vectors, query_vector, count)
 
     def _lexical(self, query: str) -> list[int]:
-        tokens = [t for t in tokenize([query])[0] if t in self.bm25.vocab_dict]
+        vocabulary = getattr(self.bm25, "vocab_dict", None) or {}
+        tokens = [t for t in tokenize([query])[0] if t in vocabulary]
         if not tokens:
             return []
         count = min(self.settings.fetch_k, len(self.index.chunks))

@@ -6,6 +6,7 @@ Nothing is pickled: JSON for records, FAISS's own writer for vectors.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,13 +28,22 @@ from qa.chunk import ENCODING, chunk_document
 from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embed import SentenceEmbedder, embed_vectors
-from qa.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexNotFound, QAError
+from qa.errors import EmptyCorpus, IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.integrity import (
+    FORMAT_VERSION,
+    check_compatible,
+    check_consistent,
+    check_format,
+    check_unique,
+    corpus_of,
+    one_line,
+    sentence_digest,
+)
 from qa.segment import split_sentences
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
 
 
@@ -72,10 +82,20 @@ def build_index(
     progress: Progress | None = None,
 ) -> Index:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
-    texts not already indexed there."""
+    texts not already indexed there. The new index is checked before it replaces the old one.
+
+    `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
+    """
     started = time.perf_counter()
-    documents = documents if documents is not None else load_corpus(settings.corpus_dir)
-    sentences, chunks = _segment(documents, settings)
+    if documents is None:
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
+    check_unique(documents)
+    owner = corpus_of(settings.index_dir)
+    if owner is not None and owner != settings.corpus_dir.resolve():
+        logger.warning(
+            "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
+        )
+    sentences, chunks = _segment(documents, settings, progress)
     cached = _cached_vectors(settings)
     text_of = {d.source: d.text for d in documents}
     spans: list[Chunk | Sentence] = [*chunks, *sentences]
@@ -84,9 +104,10 @@ def build_index(
     chunk_index = vector_index(vectors[: len(chunks)], settings)
     sentence_index = vector_index(vectors[len(chunks) :], settings)
     manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
-    _write_atomically(settings.index_dir, manifest, documents, sentences, chunks, chunk_index, sentence_index)
+    records = (documents, sentences, chunks, chunk_index, sentence_index)
+    index = _write_atomically(settings.index_dir, manifest, *records, settings=settings)
     logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
-    return load_index(settings.index_dir, settings)
+    return index
 
 
 def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
@@ -96,34 +117,24 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
         raise IndexNotFound(f"No index at {index_dir}: build one with `qa index --index-dir {index_dir}`.")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError(f"manifest.json holds a JSON {type(manifest).__name__}, not an object")
+        check_format(index_dir, manifest)
         documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", _document)}
-        sentences = list(_read_jsonl(index_dir / "sentences.jsonl", lambda r: Sentence(**r)))
+        raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
+        sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
         chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
         sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise IndexCorrupt(f"Index at {index_dir} is unreadable ({exc}): rebuild it with `qa index`.") from exc
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+        raise IndexCorrupt(
+            f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
+        ) from exc
     index = Index(index_dir, manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    _check_consistent(index)
+    check_consistent(index, [r.get("digest") for r in raw_sentences])
     if settings is not None:
         check_compatible(manifest, settings)
     return index
-
-
-def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
-    """Raise IndexMismatch when the index was built with other settings than `settings`."""
-    wanted = {
-        "format_version": FORMAT_VERSION,
-        "embed_model": settings.embed_model,
-        "chunk_tokens": settings.chunk_tokens,
-        "overlap_tokens": settings.overlap_tokens,
-    }
-    for key, value in wanted.items():
-        if manifest.get(key) != value:
-            raise IndexMismatch(
-                f"Index at {settings.index_dir} was built with {key}={manifest.get(key)!r}, but the settings ask for "
-                f"{value!r}: rebuild it with `qa index`."
-            )
 
 
 def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
@@ -133,11 +144,18 @@ def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
     return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
 
 
-def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
+def _segment(
+    documents: Sequence[Document], settings: Settings, progress: Progress | None
+) -> tuple[list[Sentence], list[Chunk]]:
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
+    total = sum(len(document.text) for document in documents)
+    done = 0
+    if progress:
+        progress(0, total)
     for document in documents:
-        found = split_sentences(document)
+        report = None if progress is None else _shifted(progress, done, total)
+        found = split_sentences(document, progress=report)
         chunks += chunk_document(
             document,
             found,
@@ -147,12 +165,18 @@ def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Se
             first_sentence_id=len(sentences),
         )
         sentences += found
+        done += len(document.text)
     if not chunks:
         raise EmptyCorpus(
             f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
             "(see the warnings above); add articles with body text."
         )
     return sentences, chunks
+
+
+def _shifted(progress: Progress, offset: int, total: int) -> Progress:
+    """One document's (characters done, its length) as the corpus's (characters done, all characters)."""
+    return lambda done, _: progress(offset + done, total)
 
 
 def _digest(text: str) -> str:
@@ -230,7 +254,7 @@ def _manifest(
         "chunk_tokens": settings.chunk_tokens,
         "overlap_tokens": settings.overlap_tokens,
         "vector_index": "hnsw" if len(chunks) > settings.approx_index_above else "flat",
-        "corpus_dir": str(settings.corpus_dir),
+        "corpus_dir": str(settings.corpus_dir.resolve()),
         "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
         "documents": per_doc,
         "build_seconds": round(seconds, 3),
@@ -246,22 +270,33 @@ def _write_atomically(
     chunks: Sequence[Chunk],
     chunk_index: Any,
     sentence_index: Any,
-) -> None:
-    """Write every file into a fresh folder beside `target`, then swap it in with renames."""
+    *,
+    settings: Settings,
+) -> Index:
+    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
-        _write_jsonl(staging / "sentences.jsonl", (asdict(s) for s in sentences))
+        text_of = {d.source: d.text for d in documents}
+        _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
         faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
         faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        try:
+            index = load_index(staging, settings)
+        except IndexProblem as exc:  # subtle: never swap in an index that the next load would refuse
+            raise IndexCorrupt(
+                f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
+                "is kept. Please report this with the corpus that caused it."
+            ) from exc
         _swap(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return dataclasses.replace(index, path=target)
 
 
 def _swap(staging: Path, target: Path) -> None:
@@ -283,6 +318,15 @@ def _document(record: dict[str, Any]) -> Document:
     return Document(**record)
 
 
+def _sentence_record(sentence: Sentence, text: str) -> dict[str, Any]:
+    return {**asdict(sentence), "digest": sentence_digest(text[sentence.start : sentence.end])}
+
+
+def _sentence(record: dict[str, Any]) -> Sentence:
+    record.pop("digest", None)
+    return Sentence(**record)
+
+
 def _chunk(record: dict[str, Any]) -> Chunk:
     record["sentence_ids"] = tuple(record["sentence_ids"])
     return Chunk(**record)
@@ -297,26 +341,3 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 def _read_jsonl(path: Path, make: Callable[[dict[str, Any]], Any]) -> Iterable[Any]:
     with path.open(encoding="utf-8") as handle:
         return [make(json.loads(line)) for line in handle if line.strip()]
-
-
-def _check_consistent(index: Index) -> None:
-    problems = []
-    if index.chunk_vectors.ntotal != len(index.chunks):
-        problems.append(f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks")
-    if index.sentence_vectors.ntotal != len(index.sentences):
-        problems.append(
-            f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
-        )
-    for doc in index.documents.values():
-        if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
-            problems.append(f"text of {doc.source} does not match its hash")
-    spans: list[Sentence | Chunk] = [*index.chunks, *index.sentences]
-    for item in spans:
-        found = index.documents.get(item.source)
-        if found is None or not 0 <= item.start < item.end <= len(found.text):
-            problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
-            break
-    if any(c.text != index.text(c) for c in index.chunks):
-        problems.append("a chunk's text differs from its document slice")
-    if problems:
-        raise IndexCorrupt(f"Index at {index.path} is inconsistent ({problems[0]}): rebuild it with `qa index`.")

@@ -25,3 +25,12 @@ def test_overrides_win_and_bad_values_are_explained() -> None:
         Settings(chunk_tokens=50, overlap_tokens=50)
     with pytest.raises(QAError, match="engine"):
         Settings(engine="gpt-9")
+
+
+def test_paths_may_be_given_as_strings() -> None:
+    settings = Settings(corpus_dir="seeds", index_dir="index/default", llm_model_dir="~/models")  # type: ignore[arg-type]
+    assert settings.corpus_dir == Path("seeds") and settings.index_dir == Path("index/default")
+    assert settings.llm_model_dir == Path("~/models").expanduser()
+    assert settings.replace(index_dir="elsewhere").index_dir == Path("elsewhere")
+    with pytest.raises(QAError, match="corpus_dir=3 must be a path"):
+        Settings(corpus_dir=3)  # type: ignore[arg-type]

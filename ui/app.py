@@ -10,7 +10,6 @@ server answers with the article, escaped, the quoted span in a <mark> that the p
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from qa import Assistant, QAError, Settings
 from ui.chat import Chat
 from ui.openai_api import add_api
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
+from ui.server import MAX_BODY_BYTES, Guard, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -235,15 +235,22 @@ def build_server(assistant: Assistant, settings: Settings | None = None) -> Fast
     page = build_app(assistant).queue(default_concurrency_limit=2)
     key = settings.api_key
     login = (lambda user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None
-    gr.mount_gradio_app(server, page, "/", server_name=settings.host, server_port=settings.port, auth=login)
+    gr.mount_gradio_app(
+        server,
+        page,
+        "/",
+        server_name=settings.host,
+        server_port=settings.port,
+        auth=login,
+        show_error=False,  # an unexpected exception's text stays in the server log
+        enable_monitoring=False,
+        max_file_size="1kb",  # the page takes no uploads (the route is closed too)
+    )
+    # the guard: security headers, Host check on loopback (DNS rebinding), closed routes, capped bodies
+    server.add_middleware(
+        Guard, check_host=is_loopback(settings.host), max_body=max(MAX_BODY_BYTES, settings.max_request_bytes)
+    )
     return server
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def check_exposure(settings: Settings, *, insecure_no_key: bool = False) -> None:
@@ -263,6 +270,12 @@ def main(
     check_exposure(settings, insecure_no_key=insecure_no_key)
     assistant = assistant or Assistant.load(settings)
     server = build_server(assistant, settings)
+    if not is_loopback(settings.host):
+        logger.warning(
+            "Listening on %s: anyone who can reach this address can read the articles (and, without QA_API_KEY, "
+            "ask questions); there is no Host check off loopback. See README, 'The page on a network'.",
+            settings.host,
+        )
     logger.info("Serving on http://%s:%d (API under /v1)", settings.host, settings.port)
     uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
 
