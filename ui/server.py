@@ -32,6 +32,7 @@ CLOSED = re.compile(
     r"^/(?:gradio_api/)?(?:upload|upload_progress|process_recording|monitoring|profiling|vibe-|undo-vibe-|"
     r"run-history|runs(?:/|$)|proxy=|dev/)"
 )
+API_PATHS = ("/v1/", "/api/")  # the HTTP API (ui.openai_api): errors as JSON objects
 API_CODES = {400: "invalid_host", 404: "not_found", 413: "request_too_large"}
 MAX_BODY_BYTES = 256 * 1024  # a question (2,000 characters) and a bounded history fit many times over
 # Gradio's page runs inline scripts and builds the gr.HTML handlers with Function(), hence 'unsafe-inline' and
@@ -85,7 +86,7 @@ class Guard:
             status, text = refusal
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
-            elif str(scope.get("path", "")).startswith(("/v1/", "/api/")):  # API clients read an error object
+            elif str(scope.get("path", "")).startswith(API_PATHS):  # API clients read an error object
                 error = {"message": text, "type": "invalid_request_error", "param": None, "code": API_CODES[status]}
                 await JSONResponse({"error": error}, status_code=status, headers=dict(_decoded(HEADERS)))(
                     scope, receive, send
@@ -93,7 +94,9 @@ class Guard:
             else:
                 await PlainTextResponse(text, status_code=status, headers=dict(_decoded(HEADERS)))(scope, receive, send)
             return
-        await self.app(scope, self._capped(receive), self._with_headers(send))
+        # the API reads its bodies itself, against its own limit, and answers an oversized one with an error object
+        api = str(scope.get("path", "")).startswith(API_PATHS)
+        await self.app(scope, receive if api else self._capped(receive), self._with_headers(send))
 
     def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
         name = host_name(headers.get("host", "")).lower()
