@@ -34,6 +34,7 @@ from qa.text import (
     INSTRUCTION,
     MONTH,
     QUESTION_WORDS,
+    WORD,
     YEAR,
     capitalised_words,
     has_quantity,
@@ -72,6 +73,7 @@ QUESTION_FEATURES = (
     "coverage_joint",
     "focus_top",
     "unknown_terms",
+    "unknown_names",
     "type_missing_top",
 )
 FOCUS = 2  # the question's rarest terms that an answering sentence usually holds
@@ -209,6 +211,7 @@ class EvidencePicker:
             "coverage_joint": joint,
             "focus_top": evidence[0].features.get("focus", 0.0),
             "unknown_terms": unknown,
+            "unknown_names": self.unknown_names(question),
             "type_missing_top": float(any(asked) and not found),
         }
 
@@ -216,6 +219,12 @@ class EvidencePicker:
         """The question's rarest terms (at most FOCUS of them, among those the corpus knows): what it is about."""
         known = sorted((t for t in wanted if t in self.idf), key=lambda t: (-self.idf[t], t))
         return set(known[:FOCUS])
+
+    def unknown_names(self, question: str) -> float:
+        """Share of the names the question uses ("Vladimir Putin", "France") that no article mentions: a paraphrase
+        changes the words of a question, not the names it asks about."""
+        names = {stem(w) for name in capitalised_words(question) for w in WORD.findall(name) if len(w) > 1}
+        return sum(name not in self.idf for name in names) / len(names) if names else 0.0
 
     def coverage(self, wanted: set[str], found: set[str], context: set[str] = frozenset()) -> float:  # type: ignore[assignment]
         """IDF-weighted share of the question's terms present in `found` (partial credit for those in `context`)."""
