@@ -11,11 +11,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
-
 from qa.config import Settings
 from qa.retrieve import Retrieval
-from qa.store import Index, search_one
+from qa.store import Store
 from qa.text import (
     ASKS_DATE,
     ASKS_NUMBER,
@@ -63,7 +61,7 @@ class Verdict:
 class EvidencePicker:
     """Scores the sentences of retrieved chunks (plus the nearest sentences overall) against a question."""
 
-    def __init__(self, index: Index, settings: Settings) -> None:
+    def __init__(self, index: Store, settings: Settings) -> None:
         self.index = index
         self.settings = settings
         # one batched call: several times faster than one call per sentence
@@ -82,7 +80,7 @@ class EvidencePicker:
         """The best `limit` citable sentences, best first, with distinct texts."""
         wanted = terms(question)
         candidates = self._candidates(retrieval)
-        vectors = np.stack([self.index.sentence_vectors.reconstruct(i) for i in candidates]) if candidates else None
+        vectors = self.index.vectors("sentences", candidates) if candidates else None
         scored: list[Evidence] = []
         for row, sentence_id in enumerate(candidates):
             sentence = self.index.sentences[sentence_id]
@@ -160,5 +158,5 @@ class EvidencePicker:
         for hit in retrieval.hits:
             ids.update(dict.fromkeys(self.index.chunks[hit.chunk_id].sentence_ids))
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
-        ids.update(dict.fromkeys(search_one(self.index.sentence_vectors, retrieval.query_vector, count)))
+        ids.update(dict.fromkeys(self.index.search("sentences", retrieval.query_vector, count)))
         return [i for i in ids if self.index.sentences[i].kind == "sentence"]

@@ -1,7 +1,9 @@
 """Corpus -> on-disk index (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
 
-Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
-Nothing is pickled: JSON for records, FAISS's own writer for vectors.
+`Store` is what retrieval and evidence read, whichever backend holds the index: `Index` here (FAISS files, BM25 in
+memory) or `PgStore` (qa/store_pg.py, PostgreSQL + pgvector). Builds are incremental (vectors of unchanged texts
+are reused) and atomic (written aside, then swapped in). Nothing is pickled: JSON for records, FAISS's own writer
+for vectors.
 """
 
 from __future__ import annotations
@@ -12,34 +14,73 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
+import bm25s
 import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING, chunk_document
+from qa.chunk import ENCODING
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder, embed_vectors
-from qa.errors import EmptyCorpus, IndexCorrupt, IndexMismatch, IndexNotFound, QAError
-from qa.segment import split_sentences
+from qa.embed import SentenceEmbedder
+from qa.errors import IndexCorrupt, IndexNotFound, QAError
+from qa.prepare import FORMAT_VERSION, check_compatible, embed_missing, no_text, segment_corpus, text_digest
+from qa.text import tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
-FORMAT_VERSION = 1
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
+
+
+Kind = Literal["chunks", "sentences"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One consistent corpus as retrieval and evidence see it. Ids are positions in `chunks` / `sentences`."""
+
+    @property
+    def location(self) -> str:
+        """The folder or the database URL (never with a password): for messages."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    @property
+    def sentences(self) -> Sequence[Sentence]: ...
+
+    @property
+    def chunks(self) -> Sequence[Chunk]: ...
+
+    def text(self, item: Sentence | Chunk) -> str:
+        """The exact document slice of a sentence or chunk."""
+
+    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
+        """Ids of the `count` chunks or sentences nearest to a unit `query` vector (inner product), best first."""
+
+    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of `ids`, one row each, in the order given."""
+
+    def lexical(self, query: str, count: int) -> list[int]:
+        """Ids of at most `count` chunks sharing words with `query`, best first (none when no word matches)."""
 
 
 @dataclass(frozen=True)
 class Index:
-    """A loaded index: records plus the two vector indexes (chunks and sentences)."""
+    """The FAISS store: records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
 
     path: Path
     manifest: dict[str, Any]
@@ -48,9 +89,43 @@ class Index:
     chunks: list[Chunk]
     chunk_vectors: Any  # faiss.Index
     sentence_vectors: Any  # faiss.Index
+    _bm25: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def text(self, item: Sentence | Chunk) -> str:
         return self.documents[item.source].text[item.start : item.end]
+
+    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
+        return search_one(self.chunk_vectors if kind == "chunks" else self.sentence_vectors, query, count)
+
+    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
+        index = self.chunk_vectors if kind == "chunks" else self.sentence_vectors
+        if not ids:
+            return np.zeros((0, index.d), dtype="float32")
+        return np.stack([index.reconstruct(int(i)) for i in ids])
+
+    def lexical(self, query: str, count: int) -> list[int]:
+        if not self.chunks:
+            return []
+        bm25 = self.bm25()
+        tokens = [t for t in tokenize([query])[0] if t in bm25.vocab_dict]
+        if not tokens:
+            return []
+        ids, scores = bm25.retrieve([tokens], k=min(count, len(self.chunks)), show_progress=False)
+        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def bm25(self) -> Any:
+        """The BM25 index of the chunks (bm25s), built once, at first use, by one thread."""
+        with self._lock:
+            if not self._bm25:
+                bm25 = bm25s.BM25()
+                bm25.index(tokenize([chunk.text for chunk in self.chunks]), show_progress=False)
+                self._bm25.append(bm25)
+        return self._bm25[0]
 
 
 def search_one(vectors: Any, query: np.ndarray, count: int) -> list[int]:
@@ -75,12 +150,14 @@ def build_index(
     texts not already indexed there."""
     started = time.perf_counter()
     documents = documents if documents is not None else load_corpus(settings.corpus_dir)
-    sentences, chunks = _segment(documents, settings)
+    sentences, chunks = segment_corpus(documents, settings)
+    if not chunks:
+        raise no_text(settings)
     cached = _cached_vectors(settings)
     text_of = {d.source: d.text for d in documents}
     spans: list[Chunk | Sentence] = [*chunks, *sentences]
     texts = [text_of[item.source][item.start : item.end] for item in spans]
-    vectors = _embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
+    vectors = embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
     chunk_index = vector_index(vectors[: len(chunks)], settings)
     sentence_index = vector_index(vectors[len(chunks) :], settings)
     manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
@@ -110,53 +187,11 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
     return index
 
 
-def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
-    """Raise IndexMismatch when the index was built with other settings than `settings`."""
-    wanted = {
-        "format_version": FORMAT_VERSION,
-        "embed_model": settings.embed_model,
-        "chunk_tokens": settings.chunk_tokens,
-        "overlap_tokens": settings.overlap_tokens,
-    }
-    for key, value in wanted.items():
-        if manifest.get(key) != value:
-            raise IndexMismatch(
-                f"Index at {settings.index_dir} was built with {key}={manifest.get(key)!r}, but the settings ask for "
-                f"{value!r}: rebuild it with `qa index`."
-            )
-
-
-def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
+def stale_sources(index: Store, documents: Iterable[Document]) -> list[str]:
     """Sources added, changed or removed since the index was built."""
     current = {d.source: d.sha256 for d in documents}
     indexed = {source: doc.sha256 for source, doc in index.documents.items()}
     return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
-
-
-def _segment(documents: Sequence[Document], settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
-    sentences: list[Sentence] = []
-    chunks: list[Chunk] = []
-    for document in documents:
-        found = split_sentences(document)
-        chunks += chunk_document(
-            document,
-            found,
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.overlap_tokens,
-            first_id=len(chunks),
-            first_sentence_id=len(sentences),
-        )
-        sentences += found
-    if not chunks:
-        raise EmptyCorpus(
-            f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
-            "(see the warnings above); add articles with body text."
-        )
-    return sentences, chunks
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
@@ -173,27 +208,8 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     for items, vectors in pairs:
         if len(items):
             matrix = vectors.reconstruct_n(0, len(items))
-            cached.update({_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
+            cached.update({text_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
     return cached
-
-
-def _embed_missing(
-    texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], Embeddings], progress: Progress | None
-) -> np.ndarray:
-    """Vectors for `texts`, computed only for those not in `cached` (the model loads only if needed)."""
-    keys = [_digest(text) for text in texts]
-    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cached}.items())
-    logger.info("Embedding %d new texts, reusing %d", len(missing), len(texts) - len(missing))
-    if progress:
-        progress(0, len(missing))
-    if missing:
-        fresh = embed_vectors(embedder(), [text for _, text in missing], progress=progress)
-        cached = {**cached, **{key: fresh[i] for i, (key, _) in enumerate(missing)}}
-    dim = len(next(iter(cached.values())))
-    matrix = np.zeros((len(texts), dim), dtype="float32")
-    for row, key in enumerate(keys):
-        matrix[row] = cached[key]
-    return matrix
 
 
 def vector_index(vectors: np.ndarray, settings: Settings) -> Any:
