@@ -27,8 +27,13 @@ from qa.errors import (
     MissingDependency,
     QAError,
 )
+from qa.pgserver import LocalPostgres, start_postgres
+from qa.prepare import Prepared
 from qa.retrieve import HybridRetriever
-from qa.store import Index, build_index, vector_index
+from qa.store import Index, Store, build_index, vector_index
+from qa.store_pg import PgStore
+from qa.store_pg_build import write_pg_index
+from qa.stores import build_store, load_store
 from qa.text import MARKER, shorten
 from qa.types import (
     Answer,
@@ -67,24 +72,32 @@ __all__ = [
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LocalPostgres",
     "MARKER",
     "MissingDependency",
     "Passage",
+    "PgStore",
+    "Prepared",
     "Progress",
     "QAError",
     "SentenceCheck",
     "SentenceEmbedder",
     "Settings",
+    "Store",
     "answer_record",
     "ask",
     "build_index",
+    "build_store",
     "count_tokens",
     "final_answer",
     "is_valid_citation",
     "load_corpus",
+    "load_store",
     "make_document",
     "require",
     "resolve_embed_model",
     "shorten",
+    "start_postgres",
     "vector_index",
+    "write_pg_index",
 ]

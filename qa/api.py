@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
@@ -20,6 +22,7 @@ from qa.errors import (
     CorpusError,
     IndexNotFound,
     IndexProblem,
+    IndexUnavailable,
     InvalidQuestion,
     LLMError,
     MissingDependency,
@@ -29,23 +32,40 @@ from qa.errors import (
 from qa.evidence import EvidencePicker
 from qa.question import History, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
-from qa.store import Index, build_index, load_index, stale_sources
+from qa.store import Store, stale_sources
+from qa.stores import build_store, load_store, newer_store
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """One corpus snapshot and the stages reading it: a question is answered by one Pipeline from start to end."""
+
+    index: Store
+    retriever: HybridRetriever
+    picker: EvidencePicker
+
+    @classmethod
+    def over(cls, index: Store, embedder: Embeddings, settings: Settings) -> Pipeline:
+        retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
+        return cls(index, retriever, EvidencePicker(index, settings))
+
+
 class Assistant:
-    """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading)."""
+    """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading).
+
+    On a PostgreSQL store it moves to a corpus re-indexed by another process at the next question.
+    """
 
     def __init__(
-        self, settings: Settings, index: Index, embedder: Embeddings, engines: dict[str, Engine] | None = None
+        self, settings: Settings, index: Store, embedder: Embeddings, engines: dict[str, Engine] | None = None
     ) -> None:
         self.settings = settings
-        self.index = index
         self.embedder = embedder
-        self.retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
-        self.picker = EvidencePicker(index, settings)
+        self.pipeline = Pipeline.over(index, embedder, settings)
+        self._reloading = threading.Lock()
         self.engines: dict[str, Engine] = {
             "extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences, margin=settings.quote_margin)
         }
@@ -65,8 +85,29 @@ class Assistant:
         return cls(settings, index, embedder, llm_engines(settings, embedder))
 
     @property
-    def documents(self) -> dict[str, Document]:
-        return self.index.documents
+    def index(self) -> Store:
+        return self.pipeline.index
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self.pipeline.retriever
+
+    @property
+    def picker(self) -> EvidencePicker:
+        return self.pipeline.picker
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        return self.pipeline.index.documents
+
+    def current(self) -> Pipeline:
+        """The pipeline over the store's latest corpus (re-read when another process re-indexed it)."""
+        with self._reloading:
+            newer = newer_store(self.pipeline.index)
+            if newer is not None:
+                logger.info("The index at %s was rebuilt: answering from the new corpus.", newer.location)
+                self.pipeline = Pipeline.over(newer, self.embedder, self.settings)
+            return self.pipeline
 
     def engine_names(self) -> list[str]:
         return sorted(self.engines)
@@ -74,7 +115,8 @@ class Assistant:
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
-        return self.retriever.passages(self.retriever.retrieve(query, k=k))
+        retriever = self.current().retriever
+        return retriever.passages(retriever.retrieve(query, k=k))
 
     def ask(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
@@ -92,23 +134,25 @@ class Assistant:
             raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
         if history is not None and not all(isinstance(turn, Mapping) for turn in history):
             raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
-        reply = smalltalk_reply(cleaned, documents=len(self.documents))
+        pipeline = self.current()
+        documents = pipeline.index.documents
+        reply = smalltalk_reply(cleaned, documents=len(documents))
         if reply is not None:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
         query = self._standalone(cleaned, history, chosen)
-        retrieval = self.retriever.retrieve(query, k=k)
+        retrieval = pipeline.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
-        evidence = self.picker.pick(
+        evidence = pipeline.picker.pick(
             query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
         )
         request = Request(
             query,
             evidence,
-            self.picker.judge(query, evidence),
-            tuple(self.retriever.passages(retrieval)),
-            self.documents,
+            pipeline.picker.judge(query, evidence),
+            tuple(pipeline.retriever.passages(retrieval)),
+            documents,
         )
         picked = time.perf_counter()
         answer: Answer | None = None
@@ -133,7 +177,7 @@ class Assistant:
             "answer_ms": elapsed_ms(picked),
             "total_ms": elapsed_ms(started),
         }
-        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
+        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), documents)
 
     def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
         """A follow-up made standalone: by the LLM when it answers, else by joining the previous question."""
@@ -169,18 +213,24 @@ def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
         return {}
 
 
-def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Index:
-    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
+def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Store:
+    """The index in settings.store, (re)built from settings.corpus_dir when missing, stale or mismatched.
+
+    A database is only ever built when it holds no index: it may serve other workers, so another model or
+    chunking (IndexMismatch) or tables edited by hand (IndexCorrupt) are errors for a person to resolve.
+    """
     try:
-        index = load_index(settings.index_dir, settings)
+        index = load_store(settings)
     except IndexProblem as problem:
-        if not settings.corpus_dir.is_dir():
+        if not settings.corpus_dir.is_dir() or isinstance(problem, IndexUnavailable):
+            raise
+        if settings.uses_postgres and not isinstance(problem, IndexNotFound):
             raise
         if isinstance(problem, IndexNotFound):
-            logger.warning("No index at %s yet: building it from %s.", settings.index_dir, settings.corpus_dir)
+            logger.warning("No index at %s yet: building it from %s.", settings.store_location, settings.corpus_dir)
         else:
             logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
-        return build_index(settings, embedder=embedder, progress=progress)
+        return build_store(settings, embedder=embedder, progress=progress)
     try:
         documents = load_corpus(settings.corpus_dir)
     except CorpusError:
@@ -189,5 +239,5 @@ def open_index(settings: Settings, *, embedder: Embeddings | None = None, progre
     changed = stale_sources(index, documents)
     if changed:
         logger.warning("Index is stale (%d changed: %s); updating it.", len(changed), ", ".join(changed[:5]))
-        return build_index(settings, documents=documents, embedder=embedder, progress=progress)
+        return build_store(settings, documents=documents, embedder=embedder, progress=progress)
     return index

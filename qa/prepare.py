@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,38 @@ from qa.types import Chunk, Document, Progress, Sentence
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Documents split into sentences and chunks (ids numbered from 0 here), one unit vector per span, id order."""
+
+    documents: Sequence[Document]
+    sentences: Sequence[Sentence]
+    chunks: Sequence[Chunk]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+
+
+def prepare(
+    documents: Sequence[Document],
+    settings: Settings,
+    known: Callable[[list[str]], Mapping[str, np.ndarray]],
+    embedder: Callable[[], Embeddings],
+    progress: Progress | None = None,
+) -> Prepared:
+    """Segment `documents` and give every span a vector: one the store already has (`known(digests)` gives
+    them by text digest) or embedded now."""
+    sentences, chunks = segment_corpus(documents, settings)
+    text_of = {d.source: d.text for d in documents}
+    spans: list[Chunk | Sentence] = [*chunks, *sentences]
+    texts = [text_of[item.source][item.start : item.end] for item in spans]
+    if not texts:
+        empty = np.zeros((0, 0), dtype="float32")
+        return Prepared(documents, sentences, chunks, empty, empty)
+    cached = dict(known(sorted({text_digest(text) for text in texts})))
+    vectors = embed_missing(texts, cached, embedder, progress)
+    return Prepared(documents, sentences, chunks, vectors[len(chunks) :], vectors[: len(chunks)])
 
 
 def check_compatible(

@@ -32,7 +32,7 @@ from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embed import SentenceEmbedder
 from qa.errors import IndexCorrupt, IndexNotFound, QAError
-from qa.prepare import FORMAT_VERSION, check_compatible, embed_missing, no_text, segment_corpus, text_digest
+from qa.prepare import FORMAT_VERSION, check_compatible, no_text, prepare, text_digest
 from qa.text import tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -150,17 +150,16 @@ def build_index(
     texts not already indexed there."""
     started = time.perf_counter()
     documents = documents if documents is not None else load_corpus(settings.corpus_dir)
-    sentences, chunks = segment_corpus(documents, settings)
+    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
+    cached = _cached_vectors(settings)
+    prepared = prepare(documents, settings, lambda digests: cached, load, progress)
+    sentences, chunks = prepared.sentences, prepared.chunks
     if not chunks:
         raise no_text(settings)
-    cached = _cached_vectors(settings)
-    text_of = {d.source: d.text for d in documents}
-    spans: list[Chunk | Sentence] = [*chunks, *sentences]
-    texts = [text_of[item.source][item.start : item.end] for item in spans]
-    vectors = embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
-    chunk_index = vector_index(vectors[: len(chunks)], settings)
-    sentence_index = vector_index(vectors[len(chunks) :], settings)
-    manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
+    chunk_index = vector_index(prepared.chunk_vectors, settings)
+    sentence_index = vector_index(prepared.sentence_vectors, settings)
+    dim = prepared.chunk_vectors.shape[1]
+    manifest = _manifest(documents, sentences, chunks, dim, settings, time.perf_counter() - started)
     _write_atomically(settings.index_dir, manifest, documents, sentences, chunks, chunk_index, sentence_index)
     logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
     return load_index(settings.index_dir, settings)
