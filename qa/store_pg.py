@@ -276,7 +276,10 @@ def _assemble(
         count = len(sentences) - first
         for key, _, _, start, end, text, ordinals in grouped["chunks"][document_id]:
             if not all(0 <= o < count for o in ordinals):
-                raise IndexCorrupt(f"The index in {pool.location} has a chunk of {source} naming a missing sentence.")
+                raise IndexCorrupt(
+                    f"The index in {pool.location} is inconsistent (a chunk of {source} names a missing sentence): "
+                    f"was a qa_ table edited by hand? Fix: {DROP_FIX}"
+                )
             chunks.append(Chunk(len(chunks), source, start, end, text, tuple(first + o for o in ordinals)))
             keys["chunks"].append(key)
     positions = {kind: {key: i for i, key in enumerate(found)} for kind, found in keys.items()}

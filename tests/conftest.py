@@ -109,9 +109,18 @@ def pg_url(postgres: LocalPostgres) -> Iterator[str]:
 @pytest.fixture(params=["faiss", "postgresql"])
 def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings over a copy of tests/data/tiny with hashing embeddings, on each store in turn."""
+    return tiny_copy_settings(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else "faiss")
+
+
+@pytest.fixture()
+def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
+    """Settings over a copy of tests/data/tiny with hashing embeddings, in a new PostgreSQL database."""
+    return tiny_copy_settings(tmp_path, pg_url)
+
+
+def tiny_copy_settings(tmp_path: Path, store: str) -> Settings:
     corpus = tmp_path / "corpus"
     shutil.copytree(TINY, corpus)
-    store = request.getfixturevalue("pg_url") if request.param == "postgresql" else "faiss"
     return Settings(
         corpus_dir=corpus,
         index_dir=tmp_path / "index",
