@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.embed import require
 from qa.errors import MissingDependency, QAError
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,20 @@ class LocalPostgres:
 
     def url(self, database: str = DATABASE) -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database `name` (letters, digits, underscores) and return its URL."""
+        if not name.replace("_", "").isalnum():
+            raise QAError(f"Database name {name!r} must be letters, digits and underscores.")
+        psycopg = require("psycopg", INSTALL)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        psycopg = require("psycopg", INSTALL)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are ended); the data folder stays."""

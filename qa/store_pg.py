@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -35,20 +36,21 @@ INSTALL = "pip install 'qa[pg]'"
 EF_SEARCH = 100  # HNSW candidates per query (recall@10 >= 0.95 at 10^5 in `qa bench --only store`)
 # subtle: with a WHERE clause HNSW filters its candidates afterwards; iterative scans fetch more until LIMIT is met.
 SESSION_OPTIONS = f"-c hnsw.ef_search={EF_SEARCH} -c hnsw.iterative_scan=strict_order"
-TABLES = ("qa_state", "qa_documents", "qa_sentences", "qa_chunks")
+TABLES = ("qa_state", "qa_documents", "qa_sentences", "qa_chunks", "qa_lexical", "qa_lexemes")
 VISIBLE = "born <= %(g)s AND (died IS NULL OR died > %(g)s)"
 SEARCH = {
     kind: f"SELECT id FROM qa_{kind} WHERE {VISIBLE} ORDER BY embedding <#> %(q)s LIMIT %(n)s"
     for kind in ("chunks", "sentences")
 }
-# An OR of the question's words (plainto_tsquery joins them with AND), ranked with length normalisation.
-LEXICAL = f"""
-    WITH query AS (
-        SELECT replace(replace(plainto_tsquery('english', %(text)s)::text, '<->', '|'), '&', '|')::tsquery AS q
-    )
-    SELECT id FROM qa_chunks, query WHERE lexemes @@ q AND {VISIBLE}
-    ORDER BY ts_rank(lexemes, q, 1) DESC, id LIMIT %(n)s
-"""
+# Lexical search: the question's lexemes (PostgreSQL's English stemmer) with how many chunks hold each.
+QUERY_LEXEMES = (
+    "SELECT lexeme, chunks FROM qa_lexemes WHERE chunks > 0 "
+    "AND lexeme = ANY(tsvector_to_array(to_tsvector('english', %(text)s))) ORDER BY chunks, lexeme"
+)
+# subtle: ranking every chunk that shares a common word costs ~10 us a row (1 s at 10^5 chunks in `qa bench`), so
+# candidates are the chunks holding the rarest lexemes, up to about this many rows; common words then add nothing,
+# as their BM25 weight is small anyway. Corpora under this many chunks are ranked in full.
+LEXICAL_CANDIDATES = 2000
 COLUMN_TYPE = (
     "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
     "WHERE attrelid = to_regclass(%s) AND attname = 'embedding' AND NOT attisdropped"
@@ -166,10 +168,26 @@ class PgStore:
         return np.asarray([found[key] for key in keys], dtype="float32").reshape(len(keys), self.manifest["dim"])
 
     def lexical(self, query: str, count: int) -> list[int]:
+        """Chunks holding the question's rarest words, ranked by BM25-like IDF-weighted `ts_rank` (see README)."""
         words = " ".join(tokenize([query])[0])
-        if not words:
+        found = self.pool.fetch(QUERY_LEXEMES, {"text": words}) if words else []
+        picked: list[tuple[str, int]] = []
+        for lexeme, chunks in found:  # rarest first
+            if picked and sum(n for _, n in picked) + chunks > LEXICAL_CANDIDATES:
+                break
+            picked.append((lexeme, chunks))
+        if not picked:
             return []
-        return self._positions("chunks", self.pool.fetch(LEXICAL, {"g": self.generation, "text": words, "n": count}))
+        total = max(int(self.manifest["counts"]["chunks"]), 1)
+        params: dict[str, Any] = {"g": self.generation, "n": count, "q": " | ".join(_term(t) for t, _ in picked)}
+        for i, (lexeme, chunks) in enumerate(picked):
+            params[f"t{i}"], params[f"w{i}"] = _term(lexeme), math.log(1 + (total - chunks + 0.5) / (chunks + 0.5))
+        score = " + ".join(f"%(w{i})s * ts_rank(lexemes, %(t{i})s::tsquery, 1)" for i in range(len(picked)))
+        sql = (
+            f"SELECT chunk_id FROM qa_lexical WHERE lexemes @@ %(q)s::tsquery AND {VISIBLE} "
+            f"ORDER BY {score} DESC, chunk_id LIMIT %(n)s"
+        )
+        return self._positions("chunks", self.pool.fetch(sql, params))
 
     def newer(self) -> PgStore | None:
         """A snapshot of the database's current generation when another process has re-indexed since this one."""
@@ -310,6 +328,11 @@ def check_snapshot(store: PgStore) -> None:
             f"The index in {store.location} is inconsistent ({problems[0]}): was a qa_ table edited by hand? "
             f"Fix: {DROP_FIX}"
         )
+
+
+def _term(lexeme: str) -> str:
+    """A lexeme as a tsquery operand (quoted, so that nothing in it is read as an operator)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _vector(query: np.ndarray) -> Any:

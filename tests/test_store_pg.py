@@ -113,7 +113,7 @@ def test_a_database_without_pgvector_says_how_to_enable_it(postgres: LocalPostgr
         ("DELETE FROM qa_chunks WHERE ordinal = 1", "manifest counts"),
         ("UPDATE qa_documents SET body = body || ' more'", "does not match its hash"),
         ("ALTER TABLE qa_sentences ALTER COLUMN embedding TYPE vector", "qa_sentences.embedding of type vector"),
-        ("DROP TABLE qa_chunks", "lacks table(s) qa_chunks"),
+        ("DROP TABLE qa_chunks CASCADE", "lacks table(s) qa_chunks"),
     ],
 )
 def test_tables_edited_by_hand_are_refused(pg_settings: Settings, edit: str, found: str) -> None:
@@ -129,7 +129,7 @@ def test_tables_edited_by_hand_are_refused(pg_settings: Settings, edit: str, fou
 
 def test_a_column_dropped_while_serving_is_an_index_problem(pg_settings: Settings) -> None:
     store = build_store(pg_settings, embedder=HashEmbeddings())
-    sql(pg_settings, "ALTER TABLE qa_chunks DROP COLUMN lexemes")
+    sql(pg_settings, "ALTER TABLE qa_lexical DROP COLUMN lexemes")
     with pytest.raises(IndexCorrupt, match="edited by hand"):
         store.lexical("Baikal", 3)
 
