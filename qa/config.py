@@ -83,6 +83,13 @@ class Settings:
                 "(postgresql://user:password@host:port/database)."
             )
 
+    def record(self) -> dict[str, Any]:
+        """Every field as JSON-ready values, safe to write in a report: the store URL without its password."""
+        values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        values["store"] = redact(self.store)
+        values["llm_api_key"] = "***" if self.llm_api_key else None
+        return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
+
     @property
     def uses_postgres(self) -> bool:
         return self.store != "faiss"

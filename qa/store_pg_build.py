@@ -227,6 +227,7 @@ def _write_generation(
         for statement in INDEXES:
             conn.execute(statement)
     conn.execute("DELETE FROM qa_documents WHERE died <= %s", (generation - KEEP_GENERATIONS,))
+    conn.execute(f"ANALYZE {', '.join(TABLES[1:])}")  # the planner's statistics, before the first question
     counts = {t: _count(conn, f"qa_{t}", generation) for t in ("documents", "sentences", "chunks")}
     manifest = {
         "format_version": FORMAT_VERSION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from qa.pgserver import free_port
 from tests.fakes import HashEmbeddings
 
 SEAL = "What is the seal population of Lake Baikal?"
+QUESTION = "How many people were killed in the suicide bombing at Kabul airport?"
 
 
 def sql(settings: Settings, statement: str) -> list[tuple[object, ...]]:
@@ -146,3 +148,22 @@ def test_db_commands(postgres: LocalPostgres, pg_settings: Settings) -> None:
     started = runner.invoke(cli, ["db", "start", "--data-dir", str(postgres.data_dir)])
     assert started.exit_code == 0 and started.stdout.strip() == postgres.url()
     assert runner.invoke(cli, ["db", "drop"]).exit_code == 2  # no database given
+
+
+@pytest.mark.slow  # the CLI loads the real MiniLM model
+def test_cli_indexes_and_answers_from_the_database(pg_url: str) -> None:
+    from tests.conftest import SEEDS
+
+    runner = CliRunner()
+    built = runner.invoke(cli, ["--corpus", str(SEEDS), "index", "--store", pg_url])
+    assert built.exit_code == 0, built.output
+    assert "Indexed 5 documents" in built.output and urlsplit(pg_url).password not in built.output
+    asked = runner.invoke(
+        cli, ["--corpus", str(SEEDS), "ask", "--json", "--engine", "extractive", "--store", pg_url, QUESTION]
+    )
+    assert asked.exit_code == 0, asked.output
+    record = json.loads(asked.stdout)
+    assert "85" in record["answer"] and record["citations"]
+    for citation in record["citations"]:
+        text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
