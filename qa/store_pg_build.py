@@ -119,6 +119,11 @@ def drop_pg(settings: Settings) -> bool:
             if found:
                 conn.execute(f"DROP TABLE {', '.join(found)} CASCADE")
         return bool(found)
+    except psycopg_module().Error as exc:
+        raise IndexUnavailable(
+            f"Cannot drop the index in {settings.store_location}: {' '.join(str(exc).split())}. Fix: connect as "
+            "the owner of the qa_ tables."
+        ) from exc
     finally:
         conn.close()
 
@@ -138,6 +143,11 @@ def _in_build_transaction(settings: Settings, write: Callable[[Any, tuple[int, d
                 logger.info("Wrote a new generation of the index in %s", location)
     except psycopg.OperationalError as exc:
         raise unavailable(location, settings.store, exc) from exc
+    except psycopg.Error as exc:  # e.g. a user who may not create tables: nothing was written
+        raise IndexUnavailable(
+            f"Cannot write the index into the database at {location}: {' '.join(str(exc).split())}. Fix: use a "
+            "user allowed to create tables in that database (GRANT CREATE ON SCHEMA public), or another database."
+        ) from exc
     finally:
         conn.close()
 

@@ -87,7 +87,7 @@ def test_a_wrong_password_is_refused_without_showing_it(pg_settings: Settings) -
     assert_names_url_not_password(str(raised.value), url)
 
 
-def test_a_database_without_pgvector_says_how_to_enable_it(postgres: LocalPostgres, pg_settings: Settings) -> None:
+def test_a_database_without_pgvector_or_rights_says_what_to_do(postgres: LocalPostgres, pg_settings: Settings) -> None:
     admin = postgres.url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS reader")
@@ -100,6 +100,10 @@ def test_a_database_without_pgvector_says_how_to_enable_it(postgres: LocalPostgr
         assert "'reader'" in str(raised.value) and "reader-pw" not in str(raised.value)
         with pytest.raises(IndexNotFound):  # reading an empty database: nothing built yet
             load_store(pg_settings.replace(store=url))
+        with psycopg.connect(pg_settings.store, autocommit=True) as conn:  # a superuser enables it ...
+            conn.execute("CREATE EXTENSION vector")
+        with pytest.raises(IndexUnavailable, match="allowed to create tables"):  # ... but reader may not write
+            build_store(pg_settings.replace(store=url), embedder=HashEmbeddings())
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {database} WITH (FORCE)")
