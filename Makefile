@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: chat test test-fast install install-dev model index eval bench lint clean
+.PHONY: chat test test-fast install install-dev model index eval fit bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,11 @@ $(BIN)/python:
 # torch first, pinned: this machine's wheel store has the CPU build of 2.13.0; any other torch is a CUDA download.
 $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[ui,llm,eval,pg]'
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval,mcp,pg]'
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-install
-	$(BIN)/pip install --quiet -e '.[ui,llm,eval,pg,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval,mcp,pg,dev]'
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	touch $@
 
@@ -52,6 +52,10 @@ test-fast: install-dev
 
 eval: install model
 	$(BIN)/qa eval --split all --compare extractive hybrid-vs-dense chunk-sizes k llm baseline --gate
+
+# Refit the evidence ranker and the abstention decision on the dev split (writes qa/ranker.json).
+fit: install-dev
+	$(BIN)/qa fit
 
 bench: install model
 	$(BIN)/qa bench

@@ -24,11 +24,16 @@ from qa.errors import (
     EvalSetError,
     IndexMismatch,
     InvalidQuestion,
+    LLMError,
     MissingDependency,
     QAError,
 )
+from qa.evidence import Evidence
 from qa.pgserver import LocalPostgres, start_postgres
 from qa.prepare import Prepared
+from qa.question import echo_question
+from qa.ranker import DEFAULT_PATH as DEFAULT_RANKER
+from qa.ranker import LinearModel, Ranker
 from qa.retrieve import HybridRetriever
 from qa.store import Index, Store, build_index, vector_index
 from qa.store_pg import PgStore
@@ -65,13 +70,17 @@ __all__ = [
     "Assistant",
     "Chunk",
     "Citation",
+    "DEFAULT_RANKER",
     "Document",
     "EmptyCorpus",
     "EvalSetError",
+    "Evidence",
     "HybridRetriever",
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LLMError",
+    "LinearModel",
     "LocalPostgres",
     "MARKER",
     "MissingDependency",
@@ -80,6 +89,7 @@ __all__ = [
     "Prepared",
     "Progress",
     "QAError",
+    "Ranker",
     "SentenceCheck",
     "SentenceEmbedder",
     "Settings",
@@ -89,6 +99,7 @@ __all__ = [
     "build_index",
     "build_store",
     "count_tokens",
+    "echo_question",
     "final_answer",
     "is_valid_citation",
     "load_corpus",

@@ -29,14 +29,17 @@ from qa.errors import (
     ModelError,
     QAError,
 )
-from qa.evidence import EvidencePicker
-from qa.question import History, clean_question, smalltalk_reply, standalone_question
+from qa.evidence import Evidence, EvidencePicker
+from qa.integrity import check_database_owner, check_owner
+from qa.question import History, clean_history, clean_question, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Store, stale_sources
 from qa.stores import build_store, load_store, newer_store
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
+
+MAX_K = 100  # passages one question may ask for
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,7 @@ class Assistant:
         self.embedder = embedder
         self.pipeline = Pipeline.over(index, embedder, settings)
         self._reloading = threading.Lock()
-        self.engines: dict[str, Engine] = {
-            "extractive": ExtractiveEngine(max_sentences=settings.evidence_sentences, margin=settings.quote_margin)
-        }
+        self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine()}
         self.engines.update(engines or {})
 
     @classmethod
@@ -80,6 +81,7 @@ class Assistant:
         `embedder` replaces the configured sentence-transformers model (any LangChain `Embeddings`).
         """
         settings = settings or Settings()
+        check_owner(settings)  # before loading any model: a wrong folder fails at once
         embedder = embedder or SentenceEmbedder(settings.embed_model)
         index = open_index(settings, embedder=embedder, progress=progress)
         return cls(settings, index, embedder, llm_engines(settings, embedder))
@@ -116,7 +118,15 @@ class Assistant:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
         retriever = self.current().retriever
-        return retriever.passages(retriever.retrieve(query, k=k))
+        return retriever.passages(retriever.retrieve(query, k=check_k(k)))
+
+    def candidates(self, question: str, *, limit: int | None = None) -> list[Evidence]:
+        """Every evidence sentence considered for `question` (up to `limit`), most likely to answer first, with
+        the features the ranker read: what `qa fit` learns from and what the evaluation inspects."""
+        query = clean_question(question, max_chars=self.settings.max_question_chars)
+        pipeline = self.current()
+        retrieval = pipeline.retriever.retrieve(query)
+        return pipeline.picker.pick(query, retrieval, limit=limit or self.settings.evidence_candidates)
 
     def ask(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
@@ -130,10 +140,11 @@ class Assistant:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
-        if k is not None and not 1 <= k <= 100:
-            raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
-        if history is not None and not all(isinstance(turn, Mapping) for turn in history):
-            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
+        k = check_k(k)
+        if history is not None:
+            history = clean_history(
+                history, max_turns=self.settings.max_history_turns, max_chars=self.settings.max_question_chars
+            )
         pipeline = self.current()
         documents = pipeline.index.documents
         reply = smalltalk_reply(cleaned, documents=len(documents))
@@ -147,12 +158,16 @@ class Assistant:
         evidence = pipeline.picker.pick(
             query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
         )
+        selected = pipeline.picker.select(
+            query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
+        )
         request = Request(
             query,
             evidence,
             pipeline.picker.judge(query, evidence),
             tuple(pipeline.retriever.passages(retrieval)),
             documents,
+            selected,
         )
         picked = time.perf_counter()
         answer: Answer | None = None
@@ -200,6 +215,15 @@ class Assistant:
         return self.engines[name]
 
 
+def check_k(k: object) -> int | None:
+    """`k` passages as asked (None: the configured default); refuse anything but a whole number from 1 to 100."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidQuestion(f"k={k!r} passages is out of range: ask for a whole number from 1 to {MAX_K}.")
+    return k
+
+
 def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
     """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
     if settings.engine == "extractive":
@@ -216,9 +240,11 @@ def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
 def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Store:
     """The index in settings.store, (re)built from settings.corpus_dir when missing, stale or mismatched.
 
-    A database is only ever built when it holds no index: it may serve other workers, so another model or
-    chunking (IndexMismatch) or tables edited by hand (IndexCorrupt) are errors for a person to resolve.
+    An index built from another corpus folder is refused (IndexMismatch), never rebuilt in place. A database is
+    only ever built when it holds no index: it may serve other workers, so another model or chunking
+    (IndexMismatch) or tables edited by hand (IndexCorrupt) are errors for a person to resolve.
     """
+    check_owner(settings)
     try:
         index = load_store(settings)
     except IndexProblem as problem:
@@ -231,8 +257,10 @@ def open_index(settings: Settings, *, embedder: Embeddings | None = None, progre
         else:
             logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
         return build_store(settings, embedder=embedder, progress=progress)
+    if settings.uses_postgres:
+        check_database_owner(index.manifest, settings)
     try:
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
     except CorpusError:
         logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
         return index

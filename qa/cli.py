@@ -1,12 +1,12 @@
-"""Command line: `qa index | retrieve | ask | chat | eval | bench | db`. Thin: arguments -> Settings -> API."""
+"""Command line: `qa index | retrieve | ask | chat | mcp | eval | bench | db`.
+
+Thin: arguments -> Settings -> API -> output.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,22 @@ from qa import __version__
 from qa.api import Assistant
 from qa.config import Settings, redact
 from qa.engines.models import fetch_model
-from qa.errors import MissingDependency, QAError
+from qa.errors import InvalidQuestion, MissingDependency, QAError
 from qa.pgserver import start_postgres
-from qa.question import clean_question
+from qa.question import clean_question, echo_question
 from qa.store_pg_build import drop_pg
 from qa.stores import build_store
-from qa.types import Answer, Progress, answer_record
+from qa.terminal import (
+    OneLineErrors,
+    errors_as_click,
+    format_answer,
+    format_passage,
+    json_line,
+    progress_bar,
+    setup_logging,
+    terminal_safe,
+)
+from qa.types import answer_record
 
 # `qa --help` loads neither the evaluation nor the benchmark tools: their commands import them when run.
 # == qa.bench.stats.SECTIONS (a test checks)
@@ -47,34 +57,13 @@ store_option = click.option(
 )
 
 
-def format_answer(answer: Answer) -> str:
-    """A readable answer followed by its numbered sources and their exact quotes."""
-    lines = [answer.text]
-    if answer.citations:
-        lines += ["", "Sources:"]
-        for c in answer.citations:  # the quote on its own line, not wrapped in quotes it may already contain
-            lines += [f"[{c.marker}] {c.source} [{c.start}:{c.end}]", f"    {' '.join(c.quote.split())}"]
-    elif answer.abstained and answer.passages:
-        lines += ["", "Related passages (they do not answer the question):"]
-        lines += [f"- {p.source} [{p.start}:{p.end}]" for p in answer.passages[:3]]
-    return "\n".join(lines)
-
-
-@contextmanager
-def errors_as_click() -> Iterator[None]:
-    try:
-        yield
-    except QAError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
     """Settings from QA_* variables, then the group's options, then the command's own (None means unset)."""
     with errors_as_click():
         return Settings.from_env(**{**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.option(
     "--corpus",
     "corpus_dir",
@@ -93,7 +82,7 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 @click.pass_context
 def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, verbose: bool) -> None:
     """Grounded answers about a folder of news articles, each claim citing the exact source characters."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    setup_logging(verbose)
     ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir}
 
 
@@ -111,7 +100,7 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
         qa index --corpus seeds --store postgresql://postgres:PASSWORD@127.0.0.1:5432/qa
     """
     settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir, store=store)
-    with errors_as_click(), progress_bar("Embedding") as progress:
+    with errors_as_click(), progress_bar("Splitting sentences", "Embedding") as progress:
         index = build_store(settings, progress=progress)
     counts = index.manifest["counts"]
     click.echo(
@@ -135,20 +124,15 @@ def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool, st
     """
     settings = settings_from(ctx, store=store)
     with errors_as_click():
+        clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
         passages = load_assistant(settings).retrieve(question, k=k)
     for rank, passage in enumerate(passages, start=1):
-        if as_json:
-            click.echo(json.dumps(asdict(passage), ensure_ascii=False))
-        else:
-            click.echo(
-                f"{rank}. {passage.source} [{passage.start}:{passage.end}] score={passage.score:.4f}\n"
-                f"   {' '.join(passage.text.split())[:300]}"
-            )
+        click.echo(json_line(asdict(passage)) if as_json else format_passage(rank, passage))
 
 
 @cli.command()
 @click.argument("question", required=False)
-@click.option("--batch", type=click.File("r", encoding="utf-8"), help='JSONL file of {"id", "question"}.')
+@click.option("--batch", type=click.File("rb"), help='JSONL file of {"id", "question"} (- for stdin).')
 @click.option(
     "--engine",
     type=click.Choice(["auto", "extractive", "llm"]),
@@ -176,17 +160,28 @@ def ask(
         with errors_as_click():
             clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
             answer = load_assistant(settings).ask(question or "", engine=engine)
-        click.echo(json.dumps(answer_record(answer), ensure_ascii=False) if as_json else format_answer(answer))
+        click.echo(json_line(answer_record(answer)) if as_json else format_answer(answer))
         return
-    requests = read_batch(batch)
+    requests = read_batch(batch, settings)
     with errors_as_click():
         assistant = load_assistant(settings)
+    failed = 0
     for request_id, text in requests:
         try:
             record: dict[str, Any] = {"id": request_id, **answer_record(assistant.ask(text, engine=engine))}
         except QAError as exc:
-            record = {"id": request_id, "question": text, "error": str(exc)}
-        click.echo(json.dumps(record, ensure_ascii=False) if as_json else f"[{request_id}] {record.get('answer')}")
+            failed += 1
+            record = {"id": request_id, "question": echo_question(text), "error": str(exc)}
+        click.echo(json_line(record) if as_json else format_batch_line(record))
+    if failed:
+        ctx.exit(1)
+
+
+def format_batch_line(record: dict[str, Any]) -> str:
+    request_id = json.dumps(record["id"], ensure_ascii=False) if not isinstance(record["id"], str) else record["id"]
+    if "error" in record:
+        return terminal_safe(f"[{request_id}] Error: {record['error']}")
+    return terminal_safe(f"[{request_id}] {record['answer']}")
 
 
 @cli.command("fetch-model")
@@ -214,34 +209,85 @@ def fetch_model_command(ctx: click.Context) -> None:
     envvar="QA_ENGINE",
     help="Default answer engine of the page (default auto: llm when available).",
 )
+@click.option(
+    "--insecure-no-key",
+    is_flag=True,
+    help="Serve on a non-loopback address without QA_API_KEY (anyone who reaches it can use it).",
+)
 @store_option
 @click.pass_context
-def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None, store: str | None) -> None:
-    """Serve the chat page (cited answers, click a citation to see its passage); never a public share link.
+def chat(
+    ctx: click.Context, host: str | None, port: int | None, engine: str | None, insecure_no_key: bool, store: str | None
+) -> None:
+    """Serve the chat page and its OpenAI-compatible API on one port; never a public share link.
+
+    The API: GET /v1/models, POST /v1/chat/completions (plain or streamed) and POST /api/ask, with the bearer
+    key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless --insecure-no-key).
 
     \b
     Example:
-        qa chat --port 7860      # then open http://127.0.0.1:7860
+        qa chat --port 7860      # then open http://127.0.0.1:7860 (API at http://127.0.0.1:7860/v1)
     """
     settings = settings_from(ctx, host=host, port=port, engine=engine, store=store)
     with errors_as_click():
         try:  # gradio is an optional extra: only this command needs it
+            from ui.app import check_exposure
             from ui.app import main as serve_page
         except ImportError as exc:
             raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
+        check_exposure(settings, insecure_no_key=insecure_no_key)  # before the models load
         assistant = load_assistant(settings)
         click.echo(
             f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
-            f"on http://{settings.host}:{settings.port} (Ctrl+C to stop)",
+            f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
             err=True,
         )
-        serve_page(assistant, settings)
+        serve_page(assistant, settings, insecure_no_key=insecure_no_key)
+
+
+@cli.command("mcp")
+@click.option("--http", "over_http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option("--port", type=click.IntRange(1, 65535), default=7861, show_default=True, help="Port for --http.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "extractive", "llm"]),
+    default=None,
+    envvar="QA_ENGINE",
+    help="Engines to load (default auto: llm when available); `ask` takes the engine per call.",
+)
+@store_option
+@click.pass_context
+def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | None, store: str | None) -> None:
+    """Serve the corpus to agents over the Model Context Protocol: tools ask, search and read_article, and
+    every article as a resource. stdio by default (stdout carries the protocol; messages go to stderr).
+
+    \b
+    Examples:
+        qa mcp                       # for a client that starts the server itself
+        qa mcp --http --port 7861    # http://127.0.0.1:7861/mcp
+    """
+    settings = settings_from(ctx, engine=engine, store=store)
+    with errors_as_click():
+        try:  # the mcp SDK is an optional extra: only this command needs it
+            from ui.mcp_server import serve_mcp
+        except ImportError as exc:
+            raise MissingDependency(f"The MCP server needs the mcp SDK ({exc}): run pip install 'qa[mcp]'.") from exc
+        assistant = load_assistant(settings)
+        where = f"http://127.0.0.1:{port}/mcp" if over_http else "stdio"
+        click.echo(f"MCP server for {len(assistant.documents)} articles on {where}", err=True)
+        serve_mcp(assistant, http=over_http, port=port)
 
 
 @cli.command("eval")
 @click.argument("names", nargs=-1)
 @click.option("--compare", is_flag=True, help="Compare NAMES side by side (default: the `standard` group).")
-@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="all", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "second", "all"]),
+    default="all",
+    show_default=True,
+    help="dev and test of --questions; second: the held-out second corpus (eval/second); all: the three.",
+)
 @click.option(
     "--engine",
     type=click.Choice(["extractive", "llm"]),
@@ -283,7 +329,7 @@ def eval_command(
     Example:
         qa eval --split all --compare extractive hybrid-vs-dense llm baseline
     """
-    from qa.evaluation import Harness, check_gate, expand, load_questions, load_thresholds
+    from qa.evaluation import QUESTION_SETS, Harness, check_gate, expand, load_questions, load_thresholds
     from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
 
     if list_only:
@@ -293,14 +339,16 @@ def eval_command(
         click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
         return
     settings = settings_from(ctx, engine="extractive", store=store)
-    splits = ["dev", "test"] if split == "all" else [split]
+    splits = ["dev", "test", "second"] if split == "all" else [split]
     with errors_as_click():
         configurations = expand(names or (["standard"] if compare else [engine]))
         limits: dict[str, Any] = load_thresholds(thresholds) if gate else {}
         if gate:  # the gated row always runs
             configurations = expand([c.name for c in configurations] + [limits["configuration"]])
             splits += [] if limits["split"] in splits else [limits["split"]]
-        asked = load_questions(questions, settings.corpus_dir)
+        asked = load_questions(questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
+        if "second" in splits:
+            asked += load_questions(*QUESTION_SETS["second"])
         assistant = load_assistant(settings)
         with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
@@ -319,6 +367,36 @@ def eval_command(
         click.echo(f"GATE FAILED ({limits['configuration']}, {limits['split']}): {failure}", err=True)
     if failures:
         ctx.exit(1)
+
+
+@cli.command("fit")
+@questions_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the fitted models. Default: the package's qa/ranker.json (what answers use).",
+)
+@click.pass_context
+def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
+    """Fit the evidence ranker and the abstention decision on the dev split (gold quotes) and save them as JSON.
+
+    \b
+    Example:
+        qa fit        # make fit; then `qa eval` to see what changed
+    """
+    from qa.evaluation import load_questions
+    from qa.evaluation.fit import fit, save
+
+    settings = settings_from(ctx, engine="extractive")
+    with errors_as_click():
+        dev = [q for q in load_questions(questions, settings.corpus_dir) if q.split == "dev"]
+        assistant = load_assistant(settings)
+        with progress_bar("Collecting candidates") as progress:
+            ranker = fit(assistant, dev, progress=progress)
+        path = save(ranker, out)
+    click.echo(json.dumps(ranker.meta, indent=1))
+    click.echo(f"Threshold on P(answerable): {ranker.threshold:.2f}. Saved to {path}.")
 
 
 @cli.command("bench")
@@ -342,8 +420,9 @@ def bench_command(
     ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path, store: str | None
 ) -> None:
     """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
-    pipeline), a profile of one answer, N concurrent chat sessions against `qa chat`, and FAISS vs PostgreSQL
-    (`store`: the database of --store, else an embedded server in a temporary folder).
+    pipeline), a profile of one answer, N concurrent chat sessions against `qa chat` (its /ask and its
+    OpenAI-compatible endpoint), and FAISS vs PostgreSQL (`store`: the database of --store, else an embedded
+    server in a temporary folder).
 
     \b
     Example:
@@ -410,43 +489,31 @@ def db_drop(ctx: click.Context, store: str | None) -> None:
     click.echo(f"{'Dropped' if dropped else 'No'} qa index tables in {redact(settings.store)}.")
 
 
-def read_batch(handle: Any) -> list[tuple[Any, str]]:
-    """Parse a whole batch file first, so a bad line stops the run before anything is printed."""
+def read_batch(handle: Any, settings: Settings) -> list[tuple[Any, str]]:
+    """Parse and check a whole batch file first, so a bad line stops the run before anything is printed."""
     requests = []
-    for number, line in enumerate(handle, start=1):
+    name = getattr(handle, "name", "the batch")
+    for number, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"{name} line {number}: not valid UTF-8 at byte {exc.start}; save the file as UTF-8."
+            ) from exc
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            requests.append((record["id"], str(record["question"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            request_id, question = record["id"], record["question"]
+            requests.append((request_id, clean_question(question, max_chars=settings.max_question_chars)))
+        except (json.JSONDecodeError, KeyError, TypeError, InvalidQuestion) as exc:
             raise click.ClickException(
-                f'{handle.name} line {number}: expected {{"id": ..., "question": ...}} ({exc}).'
+                terminal_safe(f'{name} line {number}: expected {{"id": ..., "question": "..."}} ({exc}).')
             ) from exc
     return requests
 
 
 def load_assistant(settings: Settings) -> Assistant:
     """The assistant, with a progress bar on stderr if the index has to be built first."""
-    with progress_bar("Indexing the corpus") as progress:
+    with progress_bar("Indexing: splitting sentences", "Indexing: embedding") as progress:
         return Assistant.load(settings, progress=progress)
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Progress]:
-    """A `Progress` drawing a click bar on stderr, which appears only once there is progress to show."""
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
-            bar.__enter__()
-        bar.length = max(total, 1)
-        bar.update(max(done - bar.pos, 0))
-
-    try:
-        yield progress
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)

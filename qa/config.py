@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -37,34 +37,36 @@ class Settings:
     keep_top: int = 2  # each retriever's top few always survive fusion
     rrf_k: int = 60
     retrieval: str = "hybrid"  # "hybrid" (dense + BM25), "dense" or "lexical" only (for comparisons)
-    # Evidence and abstention, calibrated on the dev split of eval/questions.jsonl (never on the test split):
-    # a grid over the three thresholds, maximising accuracy + abstention on unanswerable - false refusals.
-    evidence_sentences: int = 3
-    min_evidence_score: float = 0.42  # best sentence: 0.5 * cosine + 0.5 * IDF-weighted term coverage
-    min_dense_score: float = 0.40  # best sentence's cosine similarity to the question
-    min_coverage: float = 0.30  # share of the question's terms found in the evidence (half credit: same article)
+    # Evidence and abstention: a ranker and a decision fitted on the dev split (qa/ranker.json, `qa fit`).
+    evidence_sentences: int = 3  # at most this many sentences quoted by the extractive engine
+    ranker_path: Path | None = None  # None: the fitted models shipped in the package
+    abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
+    quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
-    quote_margin: float = 0.12  # extractive: quote sentences scoring within this of the best one
     llm_evidence: int = 6  # numbered sentences the LLM sees (prompt length dominates its latency)
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000
+    max_history_turns: int = 8  # earlier messages a follow-up may use; older ones are dropped
     # Local LLM (llama.cpp) or an OpenAI-compatible server
     llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
     llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
     llm_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 for Ollama
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_threads: int = 2
     llm_context: int = 2048
     llm_max_tokens: int = 160
     llm_timeout_s: float = 60.0
     llm_temperature: float = 0.0
     llm_seed: int = 0
-    # Web page
+    # Web page and its HTTP API (OpenAI-compatible endpoints on the same port)
     host: str = "127.0.0.1"
     port: int = 7860
+    api_key: str | None = field(default=None, repr=False)  # QA_API_KEY: bearer key of the API (and page login)
+    max_request_bytes: int = 1_048_576  # larger request bodies are refused (413) before they are parsed
 
     def __post_init__(self) -> None:
+        self._coerce_paths()
         if self.chunk_tokens < 16:
             raise QAError(f"chunk_tokens={self.chunk_tokens} is too small: use 16 or more (default 160).")
         if not 0 <= self.overlap_tokens < self.chunk_tokens:
@@ -75,6 +77,8 @@ class Settings:
             raise QAError(f"k={self.k} and fetch_k={self.fetch_k} must be at least 1.")
         if self.engine not in ENGINES:
             raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
+        if self.max_request_bytes < 1024:
+            raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
         if self.store != "faiss" and not self.store.startswith(PG_SCHEMES):
@@ -84,10 +88,12 @@ class Settings:
             )
 
     def record(self) -> dict[str, Any]:
-        """Every field as JSON-ready values, safe to write in a report: the store URL without its password."""
+        """Every field as JSON-ready values, safe to write in a report: the store URL without its password, keys
+        masked."""
         values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
         values["store"] = redact(self.store)
         values["llm_api_key"] = "***" if self.llm_api_key else None
+        values["api_key"] = "***" if self.api_key else None
         return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
 
     @property
@@ -98,6 +104,18 @@ class Settings:
     def store_location(self) -> str:
         """Where the index lives, safe to print: the FAISS folder, or the database URL without its password."""
         return redact(self.store) if self.uses_postgres else str(self.index_dir)
+
+    def _coerce_paths(self) -> None:
+        """Accept `str` (and any os.PathLike) for the path fields, as `Settings(corpus_dir="seeds")` reads."""
+        for spec in fields(self):
+            if not isinstance(spec.default, Path):
+                continue
+            value = getattr(self, spec.name)
+            if isinstance(value, Path):
+                continue
+            if not isinstance(value, (str, os.PathLike)):
+                raise QAError(f"{spec.name}={value!r} must be a path (str or pathlib.Path).")
+            object.__setattr__(self, spec.name, Path(value).expanduser())  # frozen: set once, while validating
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""
@@ -111,7 +129,7 @@ class Settings:
             raw = env.get(f"QA_{spec.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[spec.name] = _convert(spec.name, raw, cls.__dataclass_fields__[spec.name].default)
+            values[spec.name] = _convert(spec.name, raw, spec.default, str(spec.type))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -127,16 +145,18 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _convert(name: str, raw: str, default: Any) -> Any:
+def _convert(name: str, raw: str, default: Any, annotation: str) -> Any:
+    """`raw` as the field's type: read from its default, or from its annotation when the default is None."""
+    kind = type(default).__name__ if default is not None else annotation.split("|")[0].strip()
     try:
-        if isinstance(default, bool):
+        if kind == "bool":
             return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
+        if kind == "int":
             return int(raw)
-        if isinstance(default, float):
+        if kind == "float":
             return float(raw)
-        if isinstance(default, Path):
+        if kind in {"Path", "PosixPath", "WindowsPath"}:
             return Path(raw).expanduser()
     except ValueError as exc:
-        raise QAError(f"QA_{name.upper()}={raw!r} is not a valid {type(default).__name__}.") from exc
+        raise QAError(f"QA_{name.upper()}={raw!r} is not a valid {kind}.") from exc
     return raw

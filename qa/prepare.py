@@ -1,6 +1,6 @@
 """Documents -> what a store writes: sentences and chunks with offsets, a vector per span (reusing known ones).
 
-Shared by both stores (qa/store.py, qa/store_pg.py), with the settings an index must have been built with.
+Shared by both stores (qa/store.py, qa/store_pg_build.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -17,13 +16,11 @@ from langchain_core.embeddings import Embeddings
 from qa.chunk import chunk_document
 from qa.config import Settings
 from qa.embed import embed_vectors
-from qa.errors import EmptyCorpus, IndexMismatch
+from qa.errors import EmptyCorpus
 from qa.segment import split_sentences
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,9 @@ def prepare(
     progress: Progress | None = None,
 ) -> Prepared:
     """Segment `documents` and give every span a vector: one the store already has (`known(digests)` gives
-    them by text digest) or embedded now."""
-    sentences, chunks = segment_corpus(documents, settings)
+    them by text digest) or embedded now. `progress` reports two steps, each from (0, total): characters split into
+    sentences, then texts embedded."""
+    sentences, chunks = segment_corpus(documents, settings, progress)
     text_of = {d.source: d.text for d in documents}
     spans: list[Chunk | Sentence] = [*chunks, *sentences]
     texts = [text_of[item.source][item.start : item.end] for item in spans]
@@ -58,30 +56,21 @@ def prepare(
     return Prepared(documents, sentences, chunks, vectors[len(chunks) :], vectors[: len(chunks)])
 
 
-def check_compatible(
-    manifest: Mapping[str, Any], settings: Settings, *, location: str = "", fix: str = "rebuild it with `qa index`."
-) -> None:
-    """Raise IndexMismatch when the index was built with other settings than `settings`."""
-    wanted = {
-        "format_version": FORMAT_VERSION,
-        "embed_model": settings.embed_model,
-        "chunk_tokens": settings.chunk_tokens,
-        "overlap_tokens": settings.overlap_tokens,
-    }
-    for key, value in wanted.items():
-        if manifest.get(key) != value:
-            raise IndexMismatch(
-                f"Index at {location or settings.store_location} was built with {key}={manifest.get(key)!r}, but the "
-                f"settings ask for {value!r}: {fix}"
-            )
+def segment_corpus(
+    documents: Sequence[Document], settings: Settings, progress: Progress | None = None
+) -> tuple[list[Sentence], list[Chunk]]:
+    """Sentences and chunks of `documents`, numbered from 0 in document order (a chunk's sentence_ids too).
 
-
-def segment_corpus(documents: Sequence[Document], settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
-    """Sentences and chunks of `documents`, numbered from 0 in document order (a chunk's sentence_ids too)."""
+    `progress` gets (characters split, all characters), starting at (0, total)."""
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
+    total = sum(len(document.text) for document in documents)
+    done = 0
+    if progress:
+        progress(0, total)
     for document in documents:
-        found = split_sentences(document)
+        report = None if progress is None else _shifted(progress, done, total)
+        found = split_sentences(document, progress=report)
         chunks += chunk_document(
             document,
             found,
@@ -91,7 +80,13 @@ def segment_corpus(documents: Sequence[Document], settings: Settings) -> tuple[l
             first_sentence_id=len(sentences),
         )
         sentences += found
+        done += len(document.text)
     return sentences, chunks
+
+
+def _shifted(progress: Progress, offset: int, total: int) -> Progress:
+    """One document's (characters done, its length) as the corpus's (characters done, all characters)."""
+    return lambda done, _: progress(offset + done, total)
 
 
 def no_text(settings: Settings) -> EmptyCorpus:

@@ -8,7 +8,7 @@ for vectors.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import logging
 import os
@@ -31,8 +31,18 @@ from qa.chunk import ENCODING
 from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embed import SentenceEmbedder
-from qa.errors import IndexCorrupt, IndexNotFound, QAError
-from qa.prepare import FORMAT_VERSION, check_compatible, no_text, prepare, text_digest
+from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.integrity import (
+    FORMAT_VERSION,
+    check_compatible,
+    check_consistent,
+    check_format,
+    check_unique,
+    corpus_of,
+    one_line,
+    sentence_digest,
+)
+from qa.prepare import no_text, prepare, text_digest
 from qa.text import tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -112,7 +122,8 @@ class Index:
         if not self.chunks:
             return []
         bm25 = self.bm25()
-        tokens = [t for t in tokenize([query])[0] if t in bm25.vocab_dict]
+        vocabulary = getattr(bm25, "vocab_dict", None) or {}
+        tokens = [t for t in tokenize([query])[0] if t in vocabulary]
         if not tokens:
             return []
         ids, scores = bm25.retrieve([tokens], k=min(count, len(self.chunks)), show_progress=False)
@@ -123,7 +134,9 @@ class Index:
         with self._lock:
             if not self._bm25:
                 bm25 = bm25s.BM25()
-                bm25.index(tokenize([chunk.text for chunk in self.chunks]), show_progress=False)
+                tokens = tokenize([chunk.text for chunk in self.chunks])
+                if any(tokens):  # bm25s divides by the mean length: a corpus of stop words only gets no lexical search
+                    bm25.index(tokens, show_progress=False)
                 self._bm25.append(bm25)
         return self._bm25[0]
 
@@ -147,12 +160,21 @@ def build_index(
     progress: Progress | None = None,
 ) -> Index:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
-    texts not already indexed there."""
+    texts not already indexed there. The new index is checked before it replaces the old one.
+
+    `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
+    """
     started = time.perf_counter()
-    documents = documents if documents is not None else load_corpus(settings.corpus_dir)
+    if documents is None:
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
+    check_unique(documents)
+    owner = corpus_of(settings.index_dir)
+    if owner is not None and owner != settings.corpus_dir.resolve():
+        logger.warning(
+            "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
+        )
     load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
-    cached = _cached_vectors(settings)
-    prepared = prepare(documents, settings, lambda digests: cached, load, progress)
+    prepared = prepare(documents, settings, lambda digests: _cached_vectors(settings), load, progress)
     sentences, chunks = prepared.sentences, prepared.chunks
     if not chunks:
         raise no_text(settings)
@@ -160,9 +182,10 @@ def build_index(
     sentence_index = vector_index(prepared.sentence_vectors, settings)
     dim = prepared.chunk_vectors.shape[1]
     manifest = _manifest(documents, sentences, chunks, dim, settings, time.perf_counter() - started)
-    _write_atomically(settings.index_dir, manifest, documents, sentences, chunks, chunk_index, sentence_index)
+    records = (documents, sentences, chunks, chunk_index, sentence_index)
+    index = _write_atomically(settings.index_dir, manifest, *records, settings=settings)
     logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
-    return load_index(settings.index_dir, settings)
+    return index
 
 
 def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
@@ -172,15 +195,21 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
         raise IndexNotFound(f"No index at {index_dir}: build one with `qa index --index-dir {index_dir}`.")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError(f"manifest.json holds a JSON {type(manifest).__name__}, not an object")
+        check_format(index_dir, manifest)
         documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", _document)}
-        sentences = list(_read_jsonl(index_dir / "sentences.jsonl", lambda r: Sentence(**r)))
+        raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
+        sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
         chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
         sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-        raise IndexCorrupt(f"Index at {index_dir} is unreadable ({exc}): rebuild it with `qa index`.") from exc
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+        raise IndexCorrupt(
+            f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
+        ) from exc
     index = Index(index_dir, manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    _check_consistent(index)
+    check_consistent(index, [r.get("digest") for r in raw_sentences])
     if settings is not None:
         check_compatible(manifest, settings)
     return index
@@ -245,7 +274,7 @@ def _manifest(
         "chunk_tokens": settings.chunk_tokens,
         "overlap_tokens": settings.overlap_tokens,
         "vector_index": "hnsw" if len(chunks) > settings.approx_index_above else "flat",
-        "corpus_dir": str(settings.corpus_dir),
+        "corpus_dir": str(settings.corpus_dir.resolve()),
         "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
         "documents": per_doc,
         "build_seconds": round(seconds, 3),
@@ -261,22 +290,33 @@ def _write_atomically(
     chunks: Sequence[Chunk],
     chunk_index: Any,
     sentence_index: Any,
-) -> None:
-    """Write every file into a fresh folder beside `target`, then swap it in with renames."""
+    *,
+    settings: Settings,
+) -> Index:
+    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
-        _write_jsonl(staging / "sentences.jsonl", (asdict(s) for s in sentences))
+        text_of = {d.source: d.text for d in documents}
+        _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
         faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
         faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        try:
+            index = load_index(staging, settings)
+        except IndexProblem as exc:  # subtle: never swap in an index that the next load would refuse
+            raise IndexCorrupt(
+                f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
+                "is kept. Please report this with the corpus that caused it."
+            ) from exc
         _swap(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return dataclasses.replace(index, path=target)
 
 
 def _swap(staging: Path, target: Path) -> None:
@@ -298,6 +338,15 @@ def _document(record: dict[str, Any]) -> Document:
     return Document(**record)
 
 
+def _sentence_record(sentence: Sentence, text: str) -> dict[str, Any]:
+    return {**asdict(sentence), "digest": sentence_digest(text[sentence.start : sentence.end])}
+
+
+def _sentence(record: dict[str, Any]) -> Sentence:
+    record.pop("digest", None)
+    return Sentence(**record)
+
+
 def _chunk(record: dict[str, Any]) -> Chunk:
     record["sentence_ids"] = tuple(record["sentence_ids"])
     return Chunk(**record)
@@ -312,26 +361,3 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 def _read_jsonl(path: Path, make: Callable[[dict[str, Any]], Any]) -> Iterable[Any]:
     with path.open(encoding="utf-8") as handle:
         return [make(json.loads(line)) for line in handle if line.strip()]
-
-
-def _check_consistent(index: Index) -> None:
-    problems = []
-    if index.chunk_vectors.ntotal != len(index.chunks):
-        problems.append(f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks")
-    if index.sentence_vectors.ntotal != len(index.sentences):
-        problems.append(
-            f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
-        )
-    for doc in index.documents.values():
-        if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
-            problems.append(f"text of {doc.source} does not match its hash")
-    spans: list[Sentence | Chunk] = [*index.chunks, *index.sentences]
-    for item in spans:
-        found = index.documents.get(item.source)
-        if found is None or not 0 <= item.start < item.end <= len(found.text):
-            problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
-            break
-    if any(c.text != index.text(c) for c in index.chunks):
-        problems.append("a chunk's text differs from its document slice")
-    if problems:
-        raise IndexCorrupt(f"Index at {index.path} is inconsistent ({problems[0]}): rebuild it with `qa index`.")

@@ -25,7 +25,8 @@ import numpy as np
 from qa.config import Settings
 from qa.embed import require
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable
-from qa.prepare import check_compatible
+from qa.integrity import check_compatible
+from qa.prepare import text_digest
 from qa.store import Kind
 from qa.text import tokenize
 from qa.types import Chunk, Document, Sentence
@@ -216,7 +217,7 @@ def load_pg(settings: Settings) -> PgStore:
 
 
 def read_snapshot(settings: Settings, pool: Pool) -> PgStore:
-    """Every record of the current generation, read in one repeatable-read transaction."""
+    """Every record of the current generation, read in one repeatable-read transaction, and checked."""
     location = pool.location
     psycopg = psycopg_module()
     conn = connect(pool.url, location, autocommit=False)
@@ -224,18 +225,7 @@ def read_snapshot(settings: Settings, pool: Pool) -> PgStore:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
-            generation, manifest = _state(conn, location)
-            check_compatible(manifest, settings, location=location, fix=DROP_FIX)
-            rows = {
-                name: conn.execute(sql, {"g": generation}).fetchall()
-                for name, sql in (
-                    ("documents", f"SELECT id, source, title, sha256, body, skipped FROM qa_documents WHERE {VISIBLE}"),
-                    ("sentences", f"SELECT id, document_id, ordinal, start_at, end_at, kind FROM qa_sentences "
-                     f"WHERE {VISIBLE} ORDER BY document_id, ordinal"),
-                    ("chunks", f"SELECT id, document_id, ordinal, start_at, end_at, body, sentence_ordinals "
-                     f"FROM qa_chunks WHERE {VISIBLE} ORDER BY document_id, ordinal"),
-                )
-            }  # fmt: skip
+            return snapshot_in(conn, settings, pool)
     except psycopg.OperationalError as exc:
         raise unavailable(location, pool.url, exc) from exc
     except psycopg.Error as exc:
@@ -245,8 +235,24 @@ def read_snapshot(settings: Settings, pool: Pool) -> PgStore:
         ) from exc
     finally:
         conn.close()
-    store = _assemble(settings, pool, generation, manifest, rows)
-    check_snapshot(store)
+
+
+def snapshot_in(conn: Any, settings: Settings, pool: Pool) -> PgStore:
+    """The current generation as `conn`'s open transaction sees it (a build checks its own before committing)."""
+    generation, manifest = _state(conn, pool.location)
+    check_compatible(manifest, settings, location=pool.location, fix=DROP_FIX)
+    rows = {
+        name: conn.execute(sql, {"g": generation}).fetchall()
+        for name, sql in (
+            ("documents", f"SELECT id, source, title, sha256, body, skipped FROM qa_documents WHERE {VISIBLE}"),
+            ("sentences", f"SELECT id, document_id, ordinal, start_at, end_at, kind, digest FROM qa_sentences "
+             f"WHERE {VISIBLE} ORDER BY document_id, ordinal"),
+            ("chunks", f"SELECT id, document_id, ordinal, start_at, end_at, body, sentence_ordinals "
+             f"FROM qa_chunks WHERE {VISIBLE} ORDER BY document_id, ordinal"),
+        )
+    }  # fmt: skip
+    store, digests = _assemble(settings, pool, generation, manifest, rows)
+    check_snapshot(store, digests)
     return store
 
 
@@ -272,8 +278,9 @@ def _state(conn: Any, location: str) -> tuple[int, dict[str, Any]]:
 
 def _assemble(
     settings: Settings, pool: Pool, generation: int, manifest: dict[str, Any], rows: dict[str, list[Any]]
-) -> PgStore:
-    """Records in the FAISS store's order (documents by source, spans by position), ids = positions."""
+) -> tuple[PgStore, list[str]]:
+    """Records in the FAISS store's order (documents by source, spans by position), ids = positions; and the
+    stored digest of each sentence's text."""
     by_id = {row[0]: row for row in rows["documents"]}
     order = sorted(by_id, key=lambda key: by_id[key][1])
     grouped: dict[str, dict[int, list[Any]]] = {"sentences": defaultdict(list), "chunks": defaultdict(list)}
@@ -283,13 +290,15 @@ def _assemble(
     documents: dict[str, Document] = {}
     sentences: list[Sentence] = []
     chunks: list[Chunk] = []
+    digests: list[str] = []
     keys: dict[str, list[int]] = {"sentences": [], "chunks": []}
     for document_id in order:
         _, source, title, sha256, body, skipped = by_id[document_id]
         documents[source] = Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped)))
         first = len(sentences)
-        for key, _, _, start, end, kind in grouped["sentences"][document_id]:
+        for key, _, _, start, end, kind, digest in grouped["sentences"][document_id]:
             sentences.append(Sentence(source, start, end, kind))
+            digests.append(digest)
             keys["sentences"].append(key)
         count = len(sentences) - first
         for key, _, _, start, end, text, ordinals in grouped["chunks"][document_id]:
@@ -301,11 +310,13 @@ def _assemble(
             chunks.append(Chunk(len(chunks), source, start, end, text, tuple(first + o for o in ordinals)))
             keys["chunks"].append(key)
     positions = {kind: {key: i for i, key in enumerate(found)} for kind, found in keys.items()}
-    return PgStore(pool.location, manifest, documents, sentences, chunks, generation, settings, pool, keys, positions)
+    store = PgStore(pool.location, manifest, documents, sentences, chunks, generation, settings, pool, keys, positions)
+    return store, digests
 
 
-def check_snapshot(store: PgStore) -> None:
-    """IndexCorrupt when the rows disagree with each other (a table edited by hand, a half-copied database)."""
+def check_snapshot(store: PgStore, digests: Sequence[str]) -> None:
+    """IndexCorrupt when the rows disagree with each other (a table edited by hand, a half-copied database), as
+    qa/integrity.py checks the FAISS files: counts, document hashes, spans, each sentence's text digest."""
     problems = []
     counts = store.manifest.get("counts", {})
     found = {"documents": len(store.documents), "sentences": len(store.sentences), "chunks": len(store.chunks)}
@@ -319,6 +330,12 @@ def check_snapshot(store: PgStore) -> None:
         if not 0 <= item.start < item.end <= len(store.documents[item.source].text):
             problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
             break
+    if not problems:
+        problems += [
+            f"sentence {number} {s.source}[{s.start}:{s.end}] no longer matches its text"
+            for number, (s, digest) in enumerate(zip(store.sentences, digests, strict=True))
+            if digest != text_digest(store.text(s))
+        ][:1]
     if any(c.text != store.text(c) for c in store.chunks):
         problems.append("a chunk's text differs from its document slice")
     if any(store.sentences[i].source != c.source for c in store.chunks for i in c.sentence_ids):

@@ -20,9 +20,21 @@ from qa.chunk import ENCODING
 from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embed import SentenceEmbedder, require
-from qa.errors import IndexMismatch, IndexUnavailable
-from qa.prepare import FORMAT_VERSION, Prepared, check_compatible, no_text, prepare, text_digest
-from qa.store_pg import DROP_FIX, INSTALL, TABLES, VISIBLE, PgStore, connect, load_pg, psycopg_module, unavailable
+from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable
+from qa.integrity import FORMAT_VERSION, check_compatible, check_unique, owner_in
+from qa.prepare import Prepared, no_text, prepare, text_digest
+from qa.store_pg import (
+    DROP_FIX,
+    INSTALL,
+    TABLES,
+    VISIBLE,
+    PgStore,
+    Pool,
+    connect,
+    psycopg_module,
+    snapshot_in,
+    unavailable,
+)
 from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
@@ -75,9 +87,16 @@ def build_pg(
     """Index `settings.corpus_dir` (or `documents`) into the database at settings.store, embedding only new texts."""
     started = time.perf_counter()
     documents = list(documents if documents is not None else load_corpus(settings.corpus_dir))
+    check_unique(documents)
     load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
 
     def write(conn: Any, state: tuple[int, dict[str, Any]] | None) -> bool:
+        owner = owner_in(state[1]) if state else None
+        if owner is not None and owner != settings.corpus_dir.resolve():
+            logger.warning(
+                "Replacing the index in %s, built from %s, with one of %s.", settings.store_location, owner,
+                settings.corpus_dir,
+            )  # fmt: skip
         indexed = _indexed(conn, state[0]) if state else {}
         changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != d.sha256]
         current = {d.source for d in documents}
@@ -93,8 +112,7 @@ def build_pg(
         _write_generation(conn, settings, state, prepared, retired, started)
         return True
 
-    _in_build_transaction(settings, write)
-    return load_pg(settings)
+    return _in_build_transaction(settings, write)
 
 
 def write_pg_index(settings: Settings, prepared: Prepared) -> PgStore:
@@ -106,8 +124,7 @@ def write_pg_index(settings: Settings, prepared: Prepared) -> PgStore:
         _write_generation(conn, settings, state, prepared, retired, started)
         return True
 
-    _in_build_transaction(settings, write)
-    return load_pg(settings)
+    return _in_build_transaction(settings, write)
 
 
 def drop_pg(settings: Settings) -> bool:
@@ -128,8 +145,12 @@ def drop_pg(settings: Settings) -> bool:
         conn.close()
 
 
-def _in_build_transaction(settings: Settings, write: Callable[[Any, tuple[int, dict[str, Any]] | None], bool]) -> None:
-    """Run `write(conn, state)` in one transaction holding the build lock, with pgvector enabled."""
+def _in_build_transaction(
+    settings: Settings, write: Callable[[Any, tuple[int, dict[str, Any]] | None], bool]
+) -> PgStore:
+    """Run `write(conn, state)` in one transaction holding the build lock, with pgvector enabled; the corpus it
+    leaves is read and checked before the transaction commits (a new generation failing its check is rolled back,
+    and the previous one is kept)."""
     location = settings.store_location
     psycopg = psycopg_module()
     conn = connect(settings.store, location, autocommit=False)
@@ -139,8 +160,12 @@ def _in_build_transaction(settings: Settings, write: Callable[[Any, tuple[int, d
             _enable_pgvector(conn, location)
             conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
             state = _read_state(conn, settings)
-            if write(conn, state):
-                logger.info("Wrote a new generation of the index in %s", location)
+            pool = Pool(settings.store, location)
+            if not write(conn, state):
+                return snapshot_in(conn, settings, pool)
+            store = _checked(conn, settings, pool)
+            logger.info("Wrote a new generation of the index in %s", location)
+        return store
     except psycopg.OperationalError as exc:
         raise unavailable(location, settings.store, exc) from exc
     except psycopg.Error as exc:  # e.g. a user who may not create tables: nothing was written
@@ -150,6 +175,16 @@ def _in_build_transaction(settings: Settings, write: Callable[[Any, tuple[int, d
         ) from exc
     finally:
         conn.close()
+
+
+def _checked(conn: Any, settings: Settings, pool: Pool) -> PgStore:
+    try:
+        return snapshot_in(conn, settings, pool)
+    except IndexProblem as exc:  # subtle: never commit an index that the next load would refuse
+        raise IndexCorrupt(
+            f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index in "
+            f"{settings.store_location} is kept. Please report this with the corpus that caused it."
+        ) from exc
 
 
 def _enable_pgvector(conn: Any, location: str) -> None:
@@ -248,7 +283,7 @@ def _write_generation(
         "overlap_tokens": settings.overlap_tokens,
         "vector_index": "hnsw (pgvector, m 16, ef_construction 64)",
         "lexical_index": "postgresql full text search (english stemmer), IDF-weighted ts_rank over the rarest words",
-        "corpus_dir": str(settings.corpus_dir),
+        "corpus_dir": str(settings.corpus_dir.resolve()),
         "counts": counts,
         "generation": generation,
         "build_seconds": round(time.perf_counter() - started, 3),

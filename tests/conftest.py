@@ -18,6 +18,8 @@ from tests.fakes import HashEmbeddings
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
+# Hand-set models for tests on fake embeddings (the fitted qa/ranker.json expects MiniLM's similarities).
+COVERAGE_RANKER = Path(__file__).resolve().parent / "data" / "coverage_ranker.json"
 
 
 HEAVY_FIXTURES = {"embedder", "assistant", "seeds_settings"}  # they load MiniLM
@@ -77,7 +79,7 @@ def fake_assistant(tiny_settings: Settings) -> Assistant:
 
 @pytest.fixture()
 def tiny_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(corpus_dir=TINY, index_dir=tmp_path / "tiny-index", engine="extractive")
+    yield Settings(corpus_dir=TINY, index_dir=tmp_path / "tiny-index", engine="extractive", ranker_path=COVERAGE_RANKER)
 
 
 @pytest.fixture(scope="session")
@@ -129,4 +131,5 @@ def tiny_copy_settings(tmp_path: Path, store: str) -> Settings:
         chunk_tokens=40,
         overlap_tokens=8,
         engine="extractive",
+        ranker_path=COVERAGE_RANKER,
     )

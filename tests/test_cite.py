@@ -70,9 +70,7 @@ def test_every_citation_of_any_document_is_exact(
         embed_model="hash",
         chunk_tokens=24,
         overlap_tokens=6,
-        min_evidence_score=0.0,
-        min_dense_score=0.0,
-        min_coverage=0.0,
+        abstain_threshold=0.0,
     )
     embedder = HashEmbeddings()
     try:
@@ -82,6 +80,6 @@ def test_every_citation_of_any_document_is_exact(
     assistant = Assistant(config, index, embedder)
     question = data.draw(st.sampled_from([s for s, _ in pieces]))
     result = assistant.ask(question.rstrip(".") + "?")
-    assert result.citations, "with every threshold at 0 the question (a sentence of the text) is answered"
+    assert result.citations, "with the abstention threshold at 0 the question (a sentence of the text) is answered"
     assert all(c.quote == text[c.start : c.end] for c in result.citations)
     assert all(c.text == text[c.start : c.end] for c in assistant.index.chunks)

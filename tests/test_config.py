@@ -10,9 +10,11 @@ from qa import QAError, Settings
 
 def test_from_env_reads_qa_variables_with_types() -> None:
     settings = Settings.from_env(
-        {"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_MIN_COVERAGE": "0.5", "QA_ENGINE": "extractive", "OTHER": "1"}
+        {"QA_INDEX_DIR": "/tmp/x", "QA_K": "7", "QA_QUOTE_FLOOR": "0.5", "QA_ENGINE": "extractive", "OTHER": "1"}
     )
-    assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.min_coverage == 0.5
+    assert settings.index_dir == Path("/tmp/x") and settings.k == 7 and settings.quote_floor == 0.5
+    optional = Settings.from_env({"QA_ABSTAIN_THRESHOLD": "0.3", "QA_RANKER_PATH": "~/r.json"})
+    assert optional.abstain_threshold == 0.3 and optional.ranker_path == Path("~/r.json").expanduser()
     assert settings.engine == "extractive"
 
 
@@ -43,3 +45,12 @@ def test_postgres_store_without_the_pg_extra_says_how_to_install_it(monkeypatch:
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(MissingDependency, match=r"qa\[pg\]"):
         load_store(Settings(store="postgresql://u@127.0.0.1:1/db"))
+
+
+def test_paths_may_be_given_as_strings() -> None:
+    settings = Settings(corpus_dir="seeds", index_dir="index/default", llm_model_dir="~/models")  # type: ignore[arg-type]
+    assert settings.corpus_dir == Path("seeds") and settings.index_dir == Path("index/default")
+    assert settings.llm_model_dir == Path("~/models").expanduser()
+    assert settings.replace(index_dir="elsewhere").index_dir == Path("elsewhere")
+    with pytest.raises(QAError, match="corpus_dir=3 must be a path"):
+        Settings(corpus_dir=3)  # type: ignore[arg-type]

@@ -1,18 +1,25 @@
-"""The abstention rule (`EvidencePicker.judge`), one hand-made example per branch, on the tiny corpus."""
+"""The evidence stage: features worked out by hand on the tiny corpus, the linear models, the abstention decision
+and the selection of sentences to quote."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from qa import Assistant
-from qa.evidence import Evidence, EvidencePicker
+from qa import Assistant, LinearModel, Ranker
+from qa.errors import ModelError
+from qa.evidence import QUESTION_FEATURES, SENTENCE_FEATURES, Evidence, EvidencePicker
+from qa.ranker import DEFAULT_PATH
 
 ERUPTED = "Mount Kelud, a volcano on the Indonesian island of Java, erupted on Thursday night."
 EVACUATED = "Officials said 12,000 villagers were evacuated from the slopes before dawn."
 SEALS = "The seal population is estimated at 100,000."
 FINAL = "The world chess championship final between Ana Ruiz and Li Wei ended in a draw after 14 games."
 PRIZE = "The prize fund of 2 million euros will be split equally, the organisers said."
-BAIKAL = "It lies in Siberia and is about 25 million years old."
 
 
 @pytest.fixture()
@@ -20,68 +27,113 @@ def picker(fake_assistant: Assistant) -> EvidencePicker:
     return fake_assistant.picker
 
 
-def evidence(picker: EvidencePicker, *texts: str, score: float = 0.9, dense: float = 0.9) -> list[Evidence]:
-    """Evidence for sentences of the tiny corpus, given by their text, with chosen scores."""
+def features_of(assistant: Assistant, question: str, text: str) -> dict[str, float]:
+    found = next(e for e in assistant.candidates(question, limit=100) if e.text == text)
+    return found.features
+
+
+def evidence(picker: EvidencePicker, *texts: str, score: float = 0.9) -> list[Evidence]:
     index = picker.index
     found = []
     for text in texts:
-        sentence_id = next(i for i, s in enumerate(index.sentences) if index.text(s) == text)
-        sentence = index.sentences[sentence_id]
-        found.append(Evidence(sentence_id, sentence.source, sentence.start, sentence.end, text, score, dense, 0.5))
+        number = next(i for i, s in enumerate(index.sentences) if index.text(s) == text)
+        sentence = index.sentences[number]
+        found.append(Evidence(number, sentence.source, sentence.start, sentence.end, text, score, 0.5, 0.5))
     return found
 
 
-def reason(picker: EvidencePicker, question: str, items: list[Evidence]) -> str:
-    verdict = picker.judge(question, items)
-    return "answerable" if verdict.answerable else verdict.reason
+def model(features: tuple[str, ...], weights: dict[str, float], intercept: float) -> LinearModel:
+    ones = np.ones(len(features))
+    coef = np.array([weights.get(name, 0.0) for name in features])
+    return LinearModel(features, np.zeros(len(features)), ones, coef, intercept)
+
+
+def test_a_linear_model_is_a_standardised_logistic_regression_by_hand() -> None:
+    fitted = LinearModel(("a", "b"), np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([2.0, -1.0]), 0.5)
+    # a=3 -> (3-1)/2 = 1 -> +2; b=1 -> -1; logit 0.5 + 2 - 1 = 1.5
+    assert fitted.probabilities([{"a": 3.0, "b": 1.0}])[0] == pytest.approx(1 / (1 + np.exp(-1.5)))
+    assert fitted.contributions({"a": 3.0, "b": 1.0}) == {"a": 2.0, "b": -1.0}
+    again = LinearModel.from_json(fitted.to_json(), ("a", "b"), where="x")
+    assert again.probabilities([{"a": 3.0, "b": 1.0}])[0] == pytest.approx(
+        fitted.probabilities([{"a": 3.0, "b": 1.0}])[0]
+    )
+
+
+def test_a_ranker_fitted_on_other_features_is_refused_with_the_fix(tmp_path: Path) -> None:
+    record = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    record["sentence"]["features"][0] = "something_else"
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ModelError, match="qa fit"):
+        Ranker.load(path, SENTENCE_FEATURES, QUESTION_FEATURES)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelError, match=str(path)):
+        Ranker.load(path, SENTENCE_FEATURES, QUESTION_FEATURES)
+
+
+def test_the_shipped_ranker_matches_the_features_and_was_fitted_on_dev_only() -> None:
+    ranker = Ranker.load(None, SENTENCE_FEATURES, QUESTION_FEATURES)
+    assert ranker.meta["fitted_on"] == "dev split of eval/questions.jsonl"
+    assert 0.0 < ranker.threshold < 1.0
+
+
+def test_sentence_features_by_hand(fake_assistant: Assistant) -> None:
+    question = "How many villagers left the slopes of Mount Kelud?"
+    evacuated = features_of(fake_assistant, question, EVACUATED)
+    erupted = features_of(fake_assistant, question, ERUPTED)
+    assert evacuated["type_missing"] == 0.0 and erupted["type_missing"] == 1.0  # "how many" wants a quantity
+    assert evacuated["coverage"] > 0 and erupted["coverage"] > 0  # villagers/slopes; mount/kelud
+    assert max(evacuated["coverage_gap"], erupted["coverage_gap"]) == 0.0  # the best coverage has gap 0
+    assert 0.0 <= evacuated["chunk_rank"] <= 1.0 and evacuated["bm25"] <= 1.0
+    # the two rarest known question terms: "villager" and "slope" are in the evacuation sentence only
+    assert evacuated["focus"] == 1.0 and erupted["focus"] == 0.0
+
+
+def test_what_a_question_asks_for(picker: EvidencePicker) -> None:
+    #                                number person year  date   place
+    assert picker.asks_for("How many villagers fled?") == (True, False, False, False, False)
+    assert picker.asks_for("Who won the final?") == (False, True, False, False, False)
+    assert picker.asks_for("Who is Li Wei?") == (False, False, False, False, False)  # names its person already
+    assert picker.asks_for("In what year did it erupt?") == (False, False, True, True, False)
+    assert picker.asks_for("Where did ash fall?") == (False, False, False, False, True)
 
 
 def test_no_evidence_abstains(picker: EvidencePicker) -> None:
-    assert reason(picker, "Where did ash fall?", []) == "no citable sentence was retrieved"
+    verdict = picker.judge("Where did ash fall?", [])
+    assert not verdict.answerable and verdict.reason == "no citable sentence was retrieved"
 
 
-def test_weak_best_score_abstains(picker: EvidencePicker) -> None:
-    items = evidence(picker, EVACUATED, score=0.3)
-    assert reason(picker, "How many villagers were evacuated?", items).startswith("best evidence scores 0.30")
+def test_the_decision_compares_p_answerable_with_the_threshold_and_says_why(picker: EvidencePicker) -> None:
+    decide = model(QUESTION_FEATURES, {"logit1": 1.0, "type_missing_top": -4.0}, 0.0)
+    picker.ranker = dataclasses.replace(picker.ranker, answerable=decide, threshold=0.5)
+    sure = evidence(picker, EVACUATED, score=0.9)
+    verdict = picker.judge("How many villagers left Mount Kelud?", sure)
+    assert verdict.answerable and verdict.probability == pytest.approx(0.9)
+    # same confidence, but the question asks for a count and the top sentences hold none
+    refused = picker.judge("How many villagers left Mount Kelud?", evidence(picker, ERUPTED, score=0.9))
+    assert not refused.answerable and "type_missing_top 1.00" in refused.reason
+    assert refused.probability == pytest.approx(1 / (1 + np.exp(4 - np.log(9))))
 
 
-def test_low_similarity_abstains_even_with_a_good_score(picker: EvidencePicker) -> None:
-    items = evidence(picker, EVACUATED, score=0.9, dense=0.2)
-    assert reason(picker, "How many villagers were evacuated?", items).startswith("best evidence similarity 0.20")
+def test_settings_can_move_the_threshold(fake_assistant: Assistant) -> None:
+    always = EvidencePicker(fake_assistant.index, fake_assistant.settings.replace(abstain_threshold=0.0))
+    never = EvidencePicker(fake_assistant.index, fake_assistant.settings.replace(abstain_threshold=1.01))
+    items = evidence(always, EVACUATED)
+    assert always.judge("What is the capital of Peru?", items).answerable
+    assert not never.judge("How many villagers were evacuated?", items).answerable
 
 
-def test_evidence_covering_too_little_of_the_question_abstains(picker: EvidencePicker) -> None:
-    items = evidence(picker, ERUPTED)
-    assert reason(picker, "What is the capital of Peru?", items) == "evidence covers 0% of the question's terms"
+def test_select_quotes_the_best_then_only_likely_ones(picker: EvidencePicker) -> None:
+    best, likely, unlikely = evidence(picker, EVACUATED, ERUPTED, SEALS)
+    likely = dataclasses.replace(likely, score=0.8)
+    unlikely = dataclasses.replace(unlikely, score=0.2)
+    chosen = picker.select("How many villagers fled?", [best, likely, unlikely], limit=3, floor=0.7)
+    assert chosen == [best, likely]
+    assert picker.select("How many villagers fled?", [best, likely, unlikely], limit=1, floor=0.0) == [best]
 
 
-def test_a_count_must_be_in_a_sentence_on_the_subject(picker: EvidencePicker) -> None:
-    question = "How many villagers left the slopes of Mount Kelud?"
-    assert reason(picker, question, evidence(picker, EVACUATED)) == "answerable"
-    # 100,000 is a quantity, but the seal sentence is not about the question's subject
-    assert "asks for a quantity" in reason(picker, question, evidence(picker, ERUPTED, SEALS))
-
-
-def test_years_and_days_are_not_quantities(picker: EvidencePicker) -> None:
-    items = evidence(picker, ERUPTED)
-    assert "asks for a quantity" in reason(picker, "How many people died when Mount Kelud erupted?", items)
-
-
-def test_who_needs_a_name_unless_the_question_names_its_person(picker: EvidencePicker) -> None:
-    assert reason(picker, "Who played in the chess championship final?", evidence(picker, FINAL)) == "answerable"
-    assert "names nobody" in reason(picker, "Who shared the chess prize fund?", evidence(picker, PRIZE))
-    # "Who is Li Wei?" already names the person: a sentence from the right article may answer without a name
-    assert reason(picker, "Who is Li Wei?", evidence(picker, PRIZE)) == "answerable"
-
-
-def test_a_year_question_needs_a_year(picker: EvidencePicker) -> None:
-    assert "asks for a year" in reason(picker, "In what year did Mount Kelud erupt?", evidence(picker, ERUPTED))
-
-
-def test_a_when_question_needs_a_number_or_a_month(picker: EvidencePicker) -> None:
-    assert "asks for a date" in reason(picker, "When did Mount Kelud erupt?", evidence(picker, ERUPTED))
-    assert reason(picker, "When did Mount Kelud villagers leave?", evidence(picker, EVACUATED)) == "answerable"
-
-
-def test_strong_evidence_on_the_subject_is_answerable(picker: EvidencePicker) -> None:
-    assert reason(picker, "How old is the lake in Siberia?", evidence(picker, BAIKAL)) == "answerable"
+def test_a_comparison_quotes_a_second_article(picker: EvidencePicker) -> None:
+    volcano, same_article, chess = evidence(picker, EVACUATED, ERUPTED, FINAL)
+    ranked = [volcano, dataclasses.replace(same_article, score=0.5), dataclasses.replace(chess, score=0.4)]
+    chosen = picker.select("How do the volcano and chess reports differ?", ranked, limit=2, floor=0.95)
+    assert [e.source for e in chosen] == [volcano.source, chess.source]

@@ -104,3 +104,24 @@ def test_hybrid_retrieval_and_answers_on_either_store(store_settings: Settings) 
     answer = assistant.ask("What is the seal population of Lake Baikal?")
     assert not answer.abstained and any("100,000" in c.quote for c in answer.citations)
     assert all(is_valid_citation(c, assistant.documents) for c in answer.citations)
+
+
+def test_an_index_belongs_to_its_corpus(store_settings: Settings, tmp_path: Path) -> None:
+    build_store(store_settings, embedder=HashEmbeddings())
+    other = tmp_path / "other-corpus"
+    shutil.copytree(store_settings.corpus_dir, other)
+    (other / "lake.txt").write_text("Another corpus about a lake.\n", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="was built from"):
+        Assistant.load(store_settings.replace(corpus_dir=other), embedder=HashEmbeddings())
+    store = load_store(store_settings)  # left as it was: never re-indexed from the other folder
+    assert "100,000" in store.documents["lake.txt"].text
+
+
+def test_a_stop_word_corpus_gets_no_lexical_search(store_settings: Settings) -> None:
+    shutil.rmtree(store_settings.corpus_dir)
+    store_settings.corpus_dir.mkdir()
+    (store_settings.corpus_dir / "words.txt").write_text("It was. And then it was not.\n", encoding="utf-8")
+    store = build_store(store_settings, embedder=HashEmbeddings())
+    assert store.lexical("was it not", 5) == []
+    answer = Assistant(store_settings, store, HashEmbeddings()).ask("Was it?")
+    assert all(is_valid_citation(c, store.documents) for c in answer.citations)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -12,9 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from qa import Assistant, LocalPostgres, Settings, build_store, load_store
+from qa.chunk import chunk_document
 from qa.cli import cli
 from qa.errors import IndexCorrupt, IndexNotFound, IndexUnavailable
 from qa.pgserver import free_port
+from qa.types import Chunk, Document, Sentence
 from tests.fakes import HashEmbeddings
 
 SEAL = "What is the seal population of Lake Baikal?"
@@ -49,6 +53,23 @@ def test_a_failed_build_leaves_the_old_corpus_whole(pg_settings: Settings, monke
     store = load_store(pg_settings)
     assert store.generation == 1 and "100,000" in store.documents["lake.txt"].text
     assert sql(pg_settings, "SELECT count(*) FROM qa_documents WHERE born > 1 OR died IS NOT NULL") == [(0,)]
+
+
+def test_a_new_generation_is_checked_before_it_is_committed(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_store(pg_settings, embedder=HashEmbeddings())
+    (pg_settings.corpus_dir / "lake.txt").write_text("Changed text about a lake. It is deep.\n", encoding="utf-8")
+
+    def broken(document: Document, sentences: list[Sentence], **options: Any) -> list[Chunk]:
+        chunks = chunk_document(document, sentences, **options)
+        return [dataclasses.replace(c, sentence_ids=(*c.sentence_ids, 10_000)) for c in chunks]
+
+    monkeypatch.setattr("qa.prepare.chunk_document", broken)
+    with pytest.raises(IndexCorrupt, match="failed its check.*previous index in"):
+        build_store(pg_settings, embedder=HashEmbeddings())
+    store = load_store(pg_settings)
+    assert store.generation == 1 and "100,000" in store.documents["lake.txt"].text
 
 
 def test_an_old_snapshot_keeps_answering_while_the_corpus_changes(pg_settings: Settings) -> None:
@@ -118,6 +139,7 @@ def test_a_database_without_pgvector_or_rights_says_what_to_do(postgres: LocalPo
         ("DELETE FROM qa_sentences WHERE ordinal = 1", "names a missing sentence"),
         ("DELETE FROM qa_chunks WHERE ordinal = 1", "manifest counts"),
         ("UPDATE qa_documents SET body = body || ' more'", "does not match its hash"),
+        ("UPDATE qa_sentences SET start_at = start_at + 1 WHERE ordinal = 0", "no longer matches its text"),
         ("ALTER TABLE qa_sentences ALTER COLUMN embedding TYPE vector", "qa_sentences.embedding of type vector"),
         ("DROP TABLE qa_chunks CASCADE", "lacks table(s) qa_chunks"),
     ],

@@ -148,11 +148,15 @@ def profile_table(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+ROUTE_NAMES = {"page": "page /ask (gradio_client)", "openai": "/v1/chat/completions (openai)"}
+
+
 def load_table(data: Mapping[str, Any]) -> str:
     if "skipped" in data:
         return f"Load test skipped: {data['skipped']}"
     rows = [
         [
+            ROUTE_NAMES.get(r.get("route", "page"), r.get("route")),
             r["sessions"],
             r["requests"],
             r["completed"],
@@ -170,7 +174,8 @@ def load_table(data: Mapping[str, Any]) -> str:
             f"Load: `qa chat` (extractive) started in {data['server_start_s']} s, "
             f"idle RSS {data['server_idle_rss_mb']} MB, peak RSS {data['server_peak_rss_mb']} MB",
             markdown_table(
-                ["sessions", "requests", "ok", "errors", "answers/s", "p50 ms", "p95 ms", "RSS peak MB"], rows
+                ["route", "sessions", "requests", "ok", "errors", "answers/s", "p50 ms", "p95 ms", "RSS peak MB"],
+                rows,
             ),
             *(f"- {p}" for p in problems),
         ]

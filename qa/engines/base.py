@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from qa.evidence import Evidence, Verdict
@@ -17,6 +17,7 @@ class Request:
     verdict: Verdict
     passages: tuple[Passage, ...]
     documents: Mapping[str, Document]
+    chosen: list[Evidence] = field(default_factory=list)  # the sentences that answer (evidence stage's selection)
 
 
 class Engine(Protocol):

@@ -18,14 +18,10 @@ class ExtractiveEngine:
 
     name = "extractive"
 
-    def __init__(self, *, max_sentences: int, margin: float) -> None:
-        self.max_sentences = max_sentences
-        self.margin = margin  # keep sentences scoring within this of the best one
-
     def answer(self, request: Request) -> Answer:
         if not request.verdict.answerable:
             return abstention(request.question, request.passages, engine=self.name)
-        chosen = self.choose(request.evidence)
+        chosen = request.chosen or request.evidence[:1]
         by_source: dict[str, list[Evidence]] = {}
         for item in chosen:
             by_source.setdefault(item.source, []).append(item)
@@ -50,12 +46,6 @@ class ExtractiveEngine:
         answer = self.answer(request)
         yield answer.text
         yield answer
-
-    def choose(self, evidence: list[Evidence]) -> list[Evidence]:
-        if not evidence:
-            return []
-        floor = evidence[0].score - self.margin
-        return [e for e in evidence[: self.max_sentences] if e.score >= floor]
 
 
 def _display(quote: str) -> str:

@@ -6,12 +6,20 @@ Built only on names that `qa` exports; the library never imports this package.
 from __future__ import annotations
 
 from qa.evaluation.baseline import LangChainBaseline
-from qa.evaluation.questions import Question, check_gate, load_questions, load_thresholds, validate_questions
+from qa.evaluation.questions import (
+    QUESTION_SETS,
+    Question,
+    check_gate,
+    load_questions,
+    load_thresholds,
+    validate_questions,
+)
 from qa.evaluation.runs import CONFIGURATIONS, GROUPS, Harness, Run, expand, peak_rss_mb
 
 __all__ = [
     "CONFIGURATIONS",
     "GROUPS",
+    "QUESTION_SETS",
     "Harness",
     "LangChainBaseline",
     "Question",

@@ -20,6 +20,7 @@ from qa import Answer, Citation, Document, Passage, is_valid_citation
 from qa.evaluation.questions import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
 
 RECALL_AT = (1, 3, 5, 10)
+ORIGINS = ("own", "corrected", "fallback", "abstained")
 RETRIEVED_SHARE = 0.5  # share of a gold span a passage must cover to retrieve it
 QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
 
@@ -47,6 +48,8 @@ class Record:
     latency_ms: float
     ttft_ms: float | None
     error: str | None = None
+    origin: str | None = None  # LLM answers: "own", "corrected", "fallback" (extractive) or "abstained"
+    corpus: str = ""
 
 
 def normalize_text(text: str) -> str:
@@ -96,6 +99,19 @@ def is_precise(citation: Citation, question: Question) -> bool:
     return any(normalize_text(keyword) in quote for keyword in question.keywords)
 
 
+def answer_origin(answer: Answer) -> str | None:
+    """Whose text an LLM answer is: the model's own, the model's with sentences dropped or citations corrected,
+    the extractive fallback, or an abstention; None for other engines."""
+    if not answer.engine.startswith("llm"):
+        return None
+    if answer.engine != "llm":
+        return "fallback"
+    if answer.abstained:
+        return "abstained"
+    corrected = any(not check.kept or "realigned" in check.reason for check in answer.checks)
+    return "corrected" if corrected else "own"
+
+
 def is_success(question: Question, answer: Answer) -> bool:
     if question.type == "unanswerable":
         return answer.abstained
@@ -138,6 +154,8 @@ def score(
         citation_chars=sum(c.end - c.start for c in answer.citations),
         latency_ms=round(latency_ms, 2),
         ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
+        origin=answer_origin(answer),
+        corpus=question.corpus_dir.as_posix(),
     )
 
 
@@ -162,10 +180,49 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
     summary["abstention_unanswerable"] = _rate([r for r in records if r.type == "unanswerable"], lambda r: r.abstained)
     summary["false_premise_corrected"] = _rate([r for r in records if r.type == "false_premise"], lambda r: r.success)
     summary["by_type"] = {t: _rate([r for r in records if r.type == t], lambda r: r.success) for t in QUESTION_TYPES}
+    summary.update(refusal_scores(records))
+    origins = [r for r in records if r.origin is not None]
+    if origins:
+        summary["origin"] = {o: _rate(origins, lambda r, o=o: r.origin == o) for o in ORIGINS}  # type: ignore[misc]
+        summary["origin_by_type"] = {
+            t: {o: _rate(typed, lambda r, o=o: r.origin == o) for o in ORIGINS}  # type: ignore[misc]
+            for t in QUESTION_TYPES
+            if (typed := [r for r in origins if r.type == t])
+        }
+        answered = [r for r in origins if r.origin != "abstained"]
+        summary["model_share"] = _rate(answered, lambda r: r.origin in {"own", "corrected"})
     summary["latency_p50_ms"] = _percentile(latencies, 50)
     summary["latency_p95_ms"] = _percentile(latencies, 95)
     summary["ttft_p50_ms"] = _percentile(ttfts, 50)
     return summary
+
+
+def refusal_scores(records: Sequence[Record]) -> dict[str, float | None]:
+    """Refusal precision, recall and F1, and Trust-Score's F1_RG: the macro mean of the F1 of refusing the
+    unanswerable and of answering the rest (false premises count as answerable: they need a correction)."""
+    refused = [r for r in records if r.abstained]
+    unanswerable = [r for r in records if r.type == "unanswerable"]
+    answered = [r for r in records if not r.abstained]
+    answerable = [r for r in records if r.type != "unanswerable"]
+    precision = _rate(refused, lambda r: r.type == "unanswerable")
+    recall = _rate(unanswerable, lambda r: r.abstained)
+    answer_precision = _rate(answered, lambda r: r.type != "unanswerable")
+    answer_recall = _rate(answerable, lambda r: not r.abstained)
+    refuse_f1, answer_f1 = _f1(precision, recall), _f1(answer_precision, answer_recall)
+    macro = None if refuse_f1 is None or answer_f1 is None else round((refuse_f1 + answer_f1) / 2, 4)
+    return {
+        "refusal_precision": precision,
+        "refusal_recall": recall,
+        "refusal_f1": refuse_f1,
+        "answer_f1": answer_f1,
+        "refusal_f1_rg": macro,
+    }
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None:
+        return None if recall is None else 0.0
+    return round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -50,10 +50,10 @@ def plot_latency(run: Run) -> bytes:
 
 
 def plot_curve(run: Run) -> bytes:
-    """Left: accuracy vs false refusals as min_evidence_score moves; right: each rate vs the threshold."""
+    """Left: accuracy vs false refusals as abstain_threshold moves; right: each rate vs the threshold."""
     figure = _figure(figsize=(11, 4.2))
     left, right = figure.subplots(1, 2)
-    current = run.settings.get("min_evidence_score")
+    current = run.settings.get("abstain_threshold")
     labelled = "all" if "all" in run.curve else next(iter(run.curve))
     for split, points in run.curve.items():
         xs = [p["false_refusal"] or 0.0 for p in points]
@@ -66,7 +66,7 @@ def plot_curve(run: Run) -> bytes:
                 left.plot([x], [y], marker="*", markersize=14, color="black")
     left.set_xlabel("false-refusal rate (answerable questions)")
     left.set_ylabel("accuracy (answerable questions)")
-    left.set_title("trade-off (labels: min_evidence_score; ★ current)", fontsize=10)
+    left.set_title("trade-off (labels: abstain_threshold; ★ current)", fontsize=10)
     left.legend(fontsize=8)
     points = run.curve[labelled]
     thresholds = [p["threshold"] for p in points]
@@ -78,7 +78,7 @@ def plot_curve(run: Run) -> bytes:
         right.plot(thresholds, [p[key] or 0.0 for p in points], marker=".", label=label)
     if current is not None:
         right.axvline(float(current), color="grey", linestyle="--", linewidth=1)
-    right.set_xlabel("min_evidence_score")
+    right.set_xlabel("abstain_threshold")
     right.set_ylim(0, 1.05)
     right.set_title(f"{labelled} split", fontsize=10)
     right.legend(fontsize=8)

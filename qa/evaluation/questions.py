@@ -9,7 +9,8 @@ reports: `qa.evaluation.report`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,15 @@ from qa import EvalSetError
 
 ANSWERABLE_TYPES = ("single", "multi", "numeric", "attribution", "comparison")
 QUESTION_TYPES = (*ANSWERABLE_TYPES, "unanswerable", "false_premise")
-SPLITS = ("dev", "test")
+SPLITS = ("dev", "test", "second")  # fit and tune on dev only; test and second are held out
+# The question sets `qa eval` knows: name -> (questions file, corpus folder). The second corpus is never fitted on.
+QUESTION_SETS = {
+    "seeds": (Path("eval/questions.jsonl"), Path("seeds")),
+    "second": (Path("eval/second/questions.jsonl"), Path("eval/second/corpus")),
+}
+COPIED_RUN = 5  # a paraphrased question copies no run of this many words from an article...
+NAME_WORDS = 3  # ...unless this many of them are capitalised (a name such as "U.S. News and World Report")
+WORD = re.compile(r"[\w’'-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,8 @@ class Question:
     keywords: tuple[str, ...]
     evidence: tuple[Gold, ...]
     split: str
+    set: str = ""  # "paraphrase": written without copying the articles (checked by `validate_questions`)
+    corpus_dir: Path = Path("seeds")  # the folder whose articles answer it
 
 
 def check_gate(summary: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
@@ -90,7 +101,10 @@ def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
             problems += [f"line {number}: {problem}" for problem in found]
     ids = [q.id for q in questions]
     problems += [f"id {i!r} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
-    problems += [f"split {s!r} has no question" for s in SPLITS if questions and s not in {q.split for q in questions}]
+    present = {q.split for q in questions}
+    if present & {"dev", "test"}:  # a set that is fitted on needs its held-out half, and the other way round
+        problems += [f"split {s!r} has no question" for s in ("dev", "test") if s not in present]
+    problems += _copied_wording([q for q in questions if q.set == "paraphrase"], corpus_dir)
     if not questions and not problems:
         problems.append("the file holds no question")
     return questions, problems
@@ -124,6 +138,8 @@ def _parse_line(line: str, corpus_dir: Path, texts: dict[str, str | None]) -> tu
         tuple(raw["keywords"]),
         tuple(evidence),
         raw["split"],
+        str(raw.get("set", "")),
+        corpus_dir,
     )
     return (None if problems else question), problems
 
@@ -166,3 +182,30 @@ def _source_text(path: Path, texts: dict[str, str | None]) -> str | None:
         except (OSError, UnicodeDecodeError):
             texts[str(path)] = None
     return texts[str(path)]
+
+
+def copied_runs(question: str, articles: Sequence[str]) -> list[str]:
+    """Runs of COPIED_RUN words of `question` that stand in one of `articles` (case and punctuation ignored),
+    except runs that are mostly a name."""
+    words = WORD.findall(question)
+    article_runs = set()
+    for text in articles:
+        found = [w.lower() for w in WORD.findall(text)]
+        article_runs |= {tuple(found[i : i + COPIED_RUN]) for i in range(len(found) - COPIED_RUN + 1)}
+    copied = []
+    for i in range(len(words) - COPIED_RUN + 1):
+        run = words[i : i + COPIED_RUN]
+        if tuple(w.lower() for w in run) in article_runs and sum(w[0].isupper() for w in run) < NAME_WORDS:
+            copied.append(" ".join(run))
+    return copied
+
+
+def _copied_wording(questions: Sequence[Question], corpus_dir: Path) -> list[str]:
+    if not questions:
+        return []
+    articles = [_source_text(path, {}) or "" for path in sorted(corpus_dir.glob("*")) if path.is_file()]
+    return [
+        f"{q.id}: copies the article's wording {run!r} (a paraphrased question must not)"
+        for q in questions
+        for run in copied_runs(q.question, articles)[:1]
+    ]

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from qa import shorten
-from qa.evaluation.metrics import Record
+from qa.evaluation.metrics import ORIGINS, Record
 from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
 from qa.evaluation.questions import QUESTION_TYPES
-from qa.evaluation.runs import Run
+from qa.evaluation.runs import Run, with_all
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ COLUMNS = (
     ("false refusal", "false_refusal", "{:.2f}"),
     ("abstain unans.", "abstention_unanswerable", "{:.2f}"),
     ("premise fixed", "false_premise_corrected", "{:.2f}"),
+    ("refusal P", "refusal_precision", "{:.2f}"),
+    ("refusal R", "refusal_recall", "{:.2f}"),
+    ("refusal F1", "refusal_f1", "{:.2f}"),
+    ("F1_RG", "refusal_f1_rg", "{:.2f}"),
+    ("model's own text", "model_share", "{:.2f}"),
     ("p50 ms", "latency_p50_ms", "{:.0f}"),
     ("p95 ms", "latency_p95_ms", "{:.0f}"),
     ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),
@@ -98,10 +103,20 @@ def curve_table(run: Run, split: str) -> Table:
             _cell(p["accuracy"], "{:.2f}"),
             _cell(p["false_refusal"], "{:.2f}"),
             _cell(p["abstention_unanswerable"], "{:.2f}"),
+            _cell(p.get("refusal_f1_rg"), "{:.2f}"),
         ]
         for p in points
     ]
-    return ["min_evidence_score", "accuracy", "false refusal", "abstain unans."], rows
+    return ["abstain_threshold", "accuracy", "false refusal", "abstain unans.", "F1_RG"], rows
+
+
+def origin_table(run: Run, split: str) -> Table:
+    """For LLM configurations: the share of answers per type that are the model's own, corrected, fallback."""
+    rows = []
+    for name, by_split in run.summaries.items():
+        for question_type, shares in by_split.get(split, {}).get("origin_by_type", {}).items():
+            rows.append([name, question_type, *(_cell(shares.get(o), "{:.2f}") for o in ORIGINS)])
+    return ["configuration", "type", *ORIGINS], rows
 
 
 def failure_reason(record: Record) -> str | None:
@@ -202,9 +217,14 @@ def report_data(run: Run, meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sections(run: Run) -> list[tuple[str, Table]]:
-    splits = [*run.splits, "all"] if len(run.splits) > 1 else run.splits
+    splits = with_all(run.splits)
     sections = [(f"Summary, {split} split", summary_table(run, split)) for split in splits]
     sections += [(f"Success per question type, {split} split", type_table(run, split)) for split in splits]
+    sections += [
+        (f"Origin of LLM answers, {split} split", origin_table(run, split))
+        for split in splits
+        if origin_table(run, split)[1]
+    ]
     sections += [(f"Abstention trade-off, {split} split", curve_table(run, split)) for split in run.curve]
     sections.append(("Failure patterns (count of questions)", pattern_table(run)))
     sections += [(f"Failures: {name}", failure_table(run, name)) for name in run.summaries]

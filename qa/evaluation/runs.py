@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from qa import Answer, Assistant, Document, Passage, Progress, QAError, Settings
@@ -25,7 +26,9 @@ logger = logging.getLogger(__name__)
 INDEX_SHAPE = ("embed_model", "chunk_tokens", "overlap_tokens")  # settings an index is built with
 INDEX_FIELDS = ("corpus_dir", "index_dir", *INDEX_SHAPE)
 RETRIEVE_K = 10  # passages ranked for the retrieval metrics (recall@10)
-CURVE_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+SEEDS_SPLITS = ("dev", "test")  # "all" sums these; the second corpus stays its own row
+CURVE_SETTING = "abstain_threshold"  # the curve moves the decision's threshold on P(answerable)
+CURVE_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass(frozen=True)
@@ -124,42 +127,46 @@ class Harness:
     ) -> Run:
         """Answer and score every question with every configuration; summaries per split (and "all")."""
         run = Run(list(configurations), list(splits), settings=self.base.settings.record())
+        run.settings["abstain_threshold"] = self.base.picker.threshold  # the operating point, fitted or set
         chosen = [q for q in questions if q.split in splits]
         self.total = len(chosen) * (len(configurations) + (len(self.thresholds()) if curve else 0))
         for configuration in configurations:
-            try:
-                answerer = self.answerer(configuration)
-            except QAError as exc:
-                logger.warning("Skipping %s: %s", configuration.name, exc)
-                run.skipped[configuration.name] = str(exc)
-                self._tick(len(chosen))
-                continue
-            records = self.answer_all(answerer, configuration, chosen)
-            run.records += records
-            run.summaries[configuration.name] = _by_split(records, splits)
-            run.peak_rss_mb[configuration.name] = peak_rss_mb()
+            records: list[Record] = []
+            for corpus_dir, group in _by_corpus(chosen).items():
+                try:
+                    answerer = self.answerer(configuration, corpus_dir)
+                except QAError as exc:
+                    logger.warning("Skipping %s on %s: %s", configuration.name, corpus_dir, exc)
+                    run.skipped[configuration.name] = str(exc)
+                    self._tick(len(group))
+                    continue
+                records += self.answer_all(answerer, configuration, group)
+            if records:
+                run.records += records
+                run.summaries[configuration.name] = _by_split(records, splits)
+                run.peak_rss_mb[configuration.name] = peak_rss_mb()
         if curve:
             run.curve = self.abstention_curve(chosen, splits)
         return run
 
-    def answerer(self, configuration: Configuration) -> Answerer:
-        """The assistant (or baseline) answering for `configuration`; QAError when it cannot run here."""
+    def answerer(self, configuration: Configuration, corpus_dir: Path | None = None) -> Answerer:
+        """The assistant (or baseline) answering for `configuration` over `corpus_dir` (default: the base
+        assistant's corpus); QAError when it cannot run here."""
+        base = self.base.settings
+        if corpus_dir is not None and corpus_dir.resolve() != base.corpus_dir.resolve():
+            # subtle: another corpus gets its own index folder beside the base one
+            base = base.replace(
+                corpus_dir=corpus_dir, index_dir=base.index_dir.with_name(f"{base.index_dir.name}-{corpus_dir.name}")
+            )
         if configuration.engine == "baseline":
-            return LangChainBaseline(self.base.documents, self.base.embedder)
-        settings = self.base.settings.replace(**configuration.overrides)
+            documents = self._assistant(base, False).documents
+            return LangChainBaseline(documents, self.base.embedder)
+        settings = base.replace(**configuration.overrides)
         if any(getattr(settings, name) != getattr(self.base.settings, name) for name in INDEX_SHAPE):
             # subtle: another chunking gets its own index folder, never a rebuild of the base index
             index_dir = settings.index_dir.with_name(f"{settings.index_dir.name}-{configuration.name}")
             settings = settings.replace(index_dir=index_dir)
-        wants_llm = configuration.engine == "llm"
-        key = _key(settings, wants_llm)
-        if key not in self._loaded:
-            llm_ready = self._loaded.get(_key(settings, True))
-            if llm_ready is not None and not wants_llm:
-                key = _key(settings, True)
-            else:
-                self._loaded[key] = Assistant.load(settings.replace(engine="llm" if wants_llm else "extractive"))
-        loaded = self._loaded[key]
+        loaded = self._assistant(settings, configuration.engine == "llm")
         if configuration.engine not in loaded.engine_names():
             raise QAError(
                 f"engine {configuration.engine!r} is not available (loaded: "
@@ -169,6 +176,23 @@ class Harness:
             return loaded
         extra_engines = {name: engine for name, engine in loaded.engines.items() if name != "extractive"}
         return Assistant(settings, loaded.index, loaded.embedder, engines=extra_engines)
+
+    def _assistant(self, settings: Settings, wants_llm: bool) -> Assistant:
+        """A loaded assistant for the index `settings` describe, sharing the embedding model and the LLM."""
+        ready = self._loaded.get(_key(settings, wants_llm)) or (
+            None if wants_llm else self._loaded.get(_key(settings, True))
+        )
+        if ready is not None:
+            return ready
+        llm = next((a.engines["llm"] for a in self._loaded.values() if "llm" in a.engines), None)
+        if wants_llm and llm is None:
+            loaded = Assistant.load(settings.replace(engine="llm"), embedder=self.base.embedder)
+        else:
+            loaded = Assistant.load(settings.replace(engine="extractive"), embedder=self.base.embedder)
+            if wants_llm and llm is not None:
+                loaded = Assistant(loaded.settings, loaded.index, loaded.embedder, engines={"llm": llm})
+        self._loaded[_key(settings, wants_llm)] = loaded
+        return loaded
 
     def answer_all(
         self,
@@ -186,12 +210,18 @@ class Harness:
         return records
 
     def abstention_curve(self, questions: Sequence[Question], splits: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """Accuracy, false refusals and abstention on unanswerable questions as min_evidence_score moves."""
-        points: dict[str, list[dict[str, Any]]] = {split: [] for split in _with_all(splits)}
+        """Accuracy, false refusals, abstention and refusal F1 as the abstention threshold moves (extractive)."""
+        points: dict[str, list[dict[str, Any]]] = {split: [] for split in with_all(splits)}
         for threshold in self.thresholds():
-            name = f"min_evidence_score={threshold}"
-            configuration = Configuration(name, name, overrides={"min_evidence_score": threshold})
-            records = self.answer_all(self.answerer(configuration), configuration, questions, retrieve=False)
+            name = f"{CURVE_SETTING}={threshold}"
+            configuration = Configuration(name, name, overrides={CURVE_SETTING: threshold})
+            records = [
+                record
+                for corpus_dir, group in _by_corpus(questions).items()
+                for record in self.answer_all(
+                    self.answerer(configuration, corpus_dir), configuration, group, retrieve=False
+                )
+            ]
             for split, summary in _by_split(records, splits).items():
                 points[split].append(
                     {
@@ -199,13 +229,14 @@ class Harness:
                         "accuracy": summary["accuracy"],
                         "false_refusal": summary["false_refusal"],
                         "abstention_unanswerable": summary["abstention_unanswerable"],
+                        "refusal_f1_rg": summary["refusal_f1_rg"],
                     }
                 )
         return points
 
     def thresholds(self) -> list[float]:
         """The curve's grid plus the current setting, so the current operating point is on it."""
-        return sorted({*CURVE_THRESHOLDS, self.base.settings.min_evidence_score})
+        return sorted({*CURVE_THRESHOLDS, self.base.picker.threshold})
 
     def _tick(self, count: int = 1) -> None:
         self.done += count
@@ -254,11 +285,22 @@ def peak_rss_mb() -> float:
 
 
 def _by_split(records: Sequence[Record], splits: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return {split: summarize([r for r in records if split == "all" or r.split == split]) for split in _with_all(splits)}
+    def chosen(split: str) -> list[Record]:
+        return [r for r in records if (r.split in SEEDS_SPLITS if split == "all" else r.split == split)]
+
+    return {split: summarize(chosen(split)) for split in with_all(splits)}
 
 
-def _with_all(splits: Sequence[str]) -> list[str]:
-    return [*splits, "all"] if len(splits) > 1 else list(splits)
+def _by_corpus(questions: Sequence[Question]) -> dict[Path, list[Question]]:
+    grouped: dict[Path, list[Question]] = {}
+    for question in questions:
+        grouped.setdefault(question.corpus_dir, []).append(question)
+    return grouped
+
+
+def with_all(splits: Sequence[str]) -> list[str]:
+    """The splits, plus "all" (dev and test of the main set together) when both are there."""
+    return [*splits, "all"] if set(SEEDS_SPLITS) <= set(splits) else list(splits)
 
 
 def _key(settings: Settings, llm: bool) -> tuple[Any, ...]:

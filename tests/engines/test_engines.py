@@ -25,9 +25,7 @@ def reef(tmp_path: Path) -> Assistant:
         index_dir=tmp_path / "index",
         embed_model="hash",
         engine="auto",
-        min_evidence_score=0.0,
-        min_dense_score=0.0,
-        min_coverage=0.0,
+        abstain_threshold=0.0,
     )
     embedder = HashEmbeddings()
     return Assistant(settings, build_index(settings, embedder=embedder), embedder, {"llm": FailingLLM()})

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from qa import Answer, Citation, Document, Passage
+from qa import Answer, Citation, Document, Passage, SentenceCheck
 from qa.errors import EvalSetError
 from qa.evaluation.metrics import (
+    Record,
+    answer_origin,
     contains_keywords,
     is_precise,
     is_valid_citation,
     recall_at,
+    refusal_scores,
     retrieved_rank,
     score,
     summarize,
 )
 from qa.evaluation.questions import (
     QUESTION_TYPES,
-    SPLITS,
     Gold,
     Question,
     check_gate,
+    copied_runs,
     load_questions,
     load_thresholds,
     validate_questions,
@@ -104,7 +108,7 @@ def test_a_valid_small_set_loads_with_located_spans(tmp_path: Path) -> None:
     path = write_set(tmp_path, [good("q1"), good("q2", split="test")])
     questions = load_questions(path, tmp_path / "corpus")
     assert [q.evidence for q in questions] == [(COST,), (COST,)]
-    assert [q.split for q in questions] == list(SPLITS)
+    assert [q.split for q in questions] == ["dev", "test"]
 
 
 @pytest.mark.parametrize(
@@ -238,3 +242,60 @@ def test_extractive_engine_passes_the_gate_on_the_test_split(assistant) -> None:
     assert summary["questions"] == sum(q.split == thresholds["split"] for q in questions)
     assert summary["errors"] == 0
     assert check_gate(summary, thresholds) == []
+
+
+def test_a_paraphrased_question_may_not_copy_five_words_but_may_use_a_name(tmp_path: Path) -> None:
+    copied = good("q1", question="Which sum did the dam cost 40 million in?", set="paraphrase")
+    named = good("q2", split="test", question="Did U.S. News and World Report cover it?", set="paraphrase")
+    path = write_set(tmp_path, [copied, named])
+    (tmp_path / "corpus" / "b.txt").write_text("U.S. News and World Report said so.", encoding="utf-8")
+    assert validate_questions(path, tmp_path / "corpus") == [
+        "q1: copies the article's wording 'the dam cost 40 million' (a paraphrased question must not)"
+    ]
+    assert not any("q2" in p for p in validate_questions(path, tmp_path / "corpus"))
+    assert copied_runs("the Dam Cost 40 million.", [TEXT]) == ["the Dam Cost 40 million"]
+
+
+def test_a_held_out_set_needs_no_dev_split(tmp_path: Path) -> None:
+    path = write_set(tmp_path, [good("s1", split="second"), good("s2", split="second")])
+    assert validate_questions(path, tmp_path / "corpus") == []
+    mixed = write_set(tmp_path, [good("q1", split="dev"), good("s1", split="second")])
+    assert validate_questions(mixed, tmp_path / "corpus") == ["split 'test' has no question"]
+
+
+def scored(kind: str, abstained: bool) -> Record:
+    asked = question(
+        kind=kind,
+        keywords=() if kind == "unanswerable" else ("40 million",),
+        evidence=() if kind == "unanswerable" else (COST,),
+    )
+    text = "" if abstained else "The dam cost 40 million. [1]"
+    citations = () if abstained else (cite(1, 0, 24),)
+    return score(asked, answer(text, citations, abstained), [], DOCS, configuration="c", latency_ms=1.0, ttft_ms=None)
+
+
+def test_refusal_scores_by_hand() -> None:
+    # 2 unanswerable (1 refused), 3 answerable (1 refused): refusals 1 right of 2, answers 2 right of 3
+    records = [
+        scored("unanswerable", True),
+        scored("unanswerable", False),
+        scored("single", True),
+        scored("single", False),
+        scored("false_premise", False),
+    ]
+    found = refusal_scores(records)
+    assert found["refusal_precision"] == 0.5 and found["refusal_recall"] == 0.5 and found["refusal_f1"] == 0.5
+    # answering: precision 2/3, recall 2/3 -> F1 2/3; F1_RG = (0.5 + 0.6667) / 2
+    assert found["answer_f1"] == pytest.approx(0.6667, abs=1e-4)
+    assert found["refusal_f1_rg"] == pytest.approx(0.5833, abs=1e-4)
+    assert refusal_scores([scored("single", False), scored("unanswerable", False)])["refusal_f1"] == 0.0
+
+
+def test_the_origin_of_an_llm_answer() -> None:
+    kept, dropped = SentenceCheck("a", True, "supported"), SentenceCheck("b", False, "number 9 not in evidence")
+    base = answer("The dam cost 40 million. [1]", (cite(1, 0, 24),))
+    assert answer_origin(base) is None  # extractive
+    assert answer_origin(dataclasses.replace(base, engine="llm", checks=(kept,))) == "own"
+    assert answer_origin(dataclasses.replace(base, engine="llm", checks=(kept, dropped))) == "corrected"
+    assert answer_origin(dataclasses.replace(base, engine="llm→extractive")) == "fallback"
+    assert answer_origin(dataclasses.replace(base, engine="llm", abstained=True)) == "abstained"

@@ -1,0 +1,189 @@
+"""Dev questions with gold quotes -> the evidence ranker and the abstention decision (`qa fit`, `make fit`).
+
+Every candidate sentence of a dev question is labelled by whether it overlaps a gold quote; the sentence model is a
+logistic regression over the picker's features. Its out-of-fold probabilities (grouped by question, so a question
+never scores its own sentences) feed the question model, labelled answerable or not, and its decision threshold is
+the one with the best refusal F1 (Trust-Score's F1_RG) on out-of-fold predictions. Only the dev split is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import DEFAULT_RANKER, Assistant, Evidence, LinearModel, Progress, Ranker, require
+from qa.evaluation.metrics import overlap
+from qa.evaluation.questions import Question
+
+logger = logging.getLogger(__name__)
+
+FOLDS = 5
+# The direction each feature must push P(answers) / P(answerable). A fitted weight against its direction is a
+# quirk of the dev questions (e.g. near-miss unanswerable questions were written to share the articles' words, so
+# on dev high coverage "predicts" unanswerable), not a rule that holds on another corpus: such a feature is dropped
+# (weight 0) and the model refitted. Features without an entry may take either sign.
+SIGNS = {
+    "dense": 1, "dense_gap": 1, "dense_rank": 1, "coverage": 1, "coverage_gap": 1, "coverage_rank": 1,
+    "coverage_window": 1, "coverage_article": 1, "bm25": 1, "chunk_rank": 1, "focus": 1, "type_missing": -1,
+    "logit1": 1, "logit2": 1, "dense_max": 1, "coverage_top": 1, "coverage_joint": 1, "focus_top": 1,
+    "unknown_terms": -1, "type_missing_top": -1,
+}  # fmt: skip
+REGULARISATION = 0.5  # scikit-learn's C: smaller is simpler; few hundred positives, a dozen features
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
+CANDIDATES = 10_000  # every candidate, not only the best few
+
+
+@dataclass
+class Collected:
+    """Each dev question's candidates (features, gold labels) and whether it is answerable."""
+
+    questions: list[Question]
+    evidence: list[list[Evidence]]  # per question, every candidate
+    labels: list[list[int]]  # per question, per candidate: 1 when it overlaps a gold quote
+
+
+def collect(assistant: Assistant, questions: Sequence[Question], progress: Progress | None = None) -> Collected:
+    """Candidates and labels for `questions` (retrieval and features as the assistant computes them)."""
+    found = Collected([], [], [])
+    for number, question in enumerate(questions, start=1):
+        candidates = assistant.candidates(question.question, limit=CANDIDATES)
+        found.questions.append(question)
+        found.evidence.append(candidates)
+        found.labels.append([int(any(_on_gold(e, gold) for gold in question.evidence)) for e in candidates])
+        if progress:
+            progress(number, len(questions))
+    return found
+
+
+def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progress | None = None) -> Ranker:
+    """Fit both models on `questions` (dev only) and return the ranker to save."""
+    linear = require("sklearn.linear_model", "pip install 'qa[eval]'")
+    started = time.perf_counter()
+    data = collect(assistant, questions, progress)
+    features = list(data.evidence[0][0].features) if data.evidence and data.evidence[0] else []
+    names = tuple(assistant.picker.ranker.sentence.features)
+    if tuple(features) and set(features) != set(names):
+        raise ValueError(f"candidate features {features} differ from the ranker's {names}")
+    rows = [[e.features[n] for n in names] for group in data.evidence for e in group]
+    labels = [label for group in data.labels for label in group]
+    groups = [q for q, group in enumerate(data.evidence) for _ in group]
+    sentence = _logistic(linear, np.array(rows), np.array(labels), names)
+    out_of_fold = _out_of_fold(linear, np.array(rows), np.array(labels), np.array(groups), names)
+    question_rows, answerable, top_hits = [], [], []
+    start = 0
+    for question, group, labelled in zip(data.questions, data.evidence, data.labels, strict=True):
+        scores = out_of_fold[start : start + len(group)]
+        start += len(group)
+        if any(labelled):
+            top_hits.append(labelled[int(np.argmax(scores))])
+        ranked = sorted(
+            (dataclasses.replace(e, score=float(p)) for e, p in zip(group, scores, strict=True)),
+            key=lambda e: -e.score,
+        )
+        row = assistant.picker.question_features(question.question, ranked)
+        question_rows.append([row[n] for n in assistant.picker.ranker.answerable.features])
+        answerable.append(int(question.type != "unanswerable"))
+    q_matrix, q_labels = np.array(question_rows), np.array(answerable)
+    q_names = tuple(assistant.picker.ranker.answerable.features)
+    decision = _logistic(linear, q_matrix, q_labels, q_names)
+    q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names)
+    threshold, f1 = best_threshold(q_out_of_fold, q_labels)
+    meta = {
+        "fitted_on": "dev split of eval/questions.jsonl",
+        "questions": len(data.questions),
+        "candidates": len(labels),
+        "positive_candidates": int(sum(labels)),
+        "answerable_questions": int(q_labels.sum()),
+        "out_of_fold_refusal_f1_rg": round(f1, 4),
+        "out_of_fold_top_candidate_on_gold": round(float(np.mean(top_hits)), 4) if top_hits else None,
+        "regularisation_C": REGULARISATION,
+        "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return Ranker(
+        _model(names, sentence),
+        _model(tuple(assistant.picker.ranker.answerable.features), decision),
+        threshold,
+        meta,
+    )
+
+
+def best_threshold(probabilities: np.ndarray, answerable: np.ndarray) -> tuple[float, float]:
+    """The threshold (answer when p >= t) with the best macro F1 of refusing and answering; ties: the lowest."""
+    best = (0.5, -1.0)
+    for threshold in THRESHOLDS:
+        score = refusal_f1_rg(probabilities >= threshold, answerable.astype(bool))
+        if score > best[1] + 1e-9:
+            best = (float(threshold), score)
+    return best
+
+
+def refusal_f1_rg(answered: np.ndarray, answerable: np.ndarray) -> float:
+    def f1(predicted: np.ndarray, actual: np.ndarray) -> float:
+        true = float(np.sum(predicted & actual))
+        return 0.0 if true == 0 else 2 * true / (float(predicted.sum()) + float(actual.sum()))
+
+    return (f1(answered, answerable) + f1(~answered, ~answerable)) / 2
+
+
+def _on_gold(evidence: Evidence, gold: Any) -> bool:
+    return evidence.source == gold.source and overlap(evidence.start, evidence.end, gold.start, gold.end) > 0
+
+
+def _logistic(linear: Any, rows: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> Any:
+    """(mean, scale, weights, intercept) of a regression on standardised rows whose every weight points in its
+    feature's direction (SIGNS): features fitted against it are dropped, then the rest refitted."""
+    mean, scale = rows.mean(axis=0), rows.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    standard = (rows - mean) / scale
+    kept = list(range(len(names)))
+    while True:
+        model = linear.LogisticRegression(C=REGULARISATION, max_iter=2000, class_weight="balanced")
+        model.fit(standard[:, kept], labels)
+        wrong = [i for i, weight in zip(kept, model.coef_[0], strict=True) if SIGNS.get(names[i], 0) * weight < 0]
+        if not wrong or len(wrong) == len(kept):
+            break
+        kept = [i for i in kept if i not in wrong]
+    weights = np.zeros(len(names))
+    weights[kept] = model.coef_[0]
+    return mean, scale, weights, float(model.intercept_[0])
+
+
+def _out_of_fold(
+    linear: Any, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, names: Sequence[str]
+) -> np.ndarray:
+    """Each row's probability from a model fitted without its group (its question)."""
+    unique = np.unique(groups)
+    fold_of = {g: i % FOLDS for i, g in enumerate(np.random.default_rng(0).permutation(unique))}
+    folds = np.array([fold_of[g] for g in groups])
+    predicted = np.zeros(len(rows))
+    for fold in range(FOLDS):
+        train, test = folds != fold, folds == fold
+        if not test.any() or len(set(labels[train])) < 2:
+            continue
+        mean, scale, weights, intercept = _logistic(linear, rows[train], labels[train], names)
+        predicted[test] = 1 / (1 + np.exp(-(((rows[test] - mean) / scale) @ weights + intercept)))
+    return predicted
+
+
+def _model(names: tuple[str, ...], fitted: Any) -> LinearModel:
+    mean, scale, weights, intercept = fitted
+    return LinearModel(names, mean, scale, weights.astype("float64"), intercept)
+
+
+def save(ranker: Ranker, path: Path | None = None) -> Path:
+    """Write the ranker as JSON (atomically: a reader never sees half a file); the path written."""
+    target = path or DEFAULT_RANKER
+    staged = target.with_name(target.name + ".partial")
+    staged.write_text(json.dumps(ranker.to_json(), indent=1) + "\n", encoding="utf-8")
+    os.replace(staged, target)
+    return target
