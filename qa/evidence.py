@@ -10,6 +10,7 @@ Both live in `qa/ranker.json` (`qa fit` refits them); see `qa.ranker`.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -30,6 +31,7 @@ from qa.text import (
     ASKS_YEAR,
     DIGIT,
     FULL_NAME,
+    INSTRUCTION,
     MONTH,
     QUESTION_WORDS,
     YEAR,
@@ -40,6 +42,8 @@ from qa.text import (
     terms,
     tokenize,
 )
+
+logger = logging.getLogger(__name__)
 
 # Credit for a question term found only elsewhere in the sentence's article (its title included).
 ARTICLE_CREDIT = 0.5
@@ -313,10 +317,22 @@ class EvidencePicker:
             if 0 <= n < len(sentences) and sentences[n].source == source and sentences[n].kind == "sentence"
         ]
 
+    def _citable(self, sentence_id: int) -> bool:
+        """A sentence that may be evidence: not a heading, not text addressed to an assistant (an injection)."""
+        if self.index.sentences[sentence_id].kind != "sentence":
+            return False
+        if INSTRUCTION.search(self.index.text(self.index.sentences[sentence_id])):
+            logger.warning(
+                "Ignoring a sentence of %s addressed to an assistant (it tries to steer the answer)",
+                self.index.sentences[sentence_id].source,
+            )
+            return False
+        return True
+
     def _candidates(self, retrieval: Retrieval) -> list[int]:
         ids: dict[int, None] = {}
         for hit in retrieval.hits:
             ids.update(dict.fromkeys(self.index.chunks[hit.chunk_id].sentence_ids))
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
         ids.update(dict.fromkeys(self.index.search("sentences", retrieval.query_vector, count)))
-        return [i for i in ids if self.index.sentences[i].kind == "sentence"]
+        return [i for i in ids if self._citable(i)]

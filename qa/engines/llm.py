@@ -96,7 +96,8 @@ class LLMEngine:
         if not request.verdict.answerable:
             yield abstention(request.question, request.passages, engine=self.name)
             return
-        evidence = request.evidence[: self.settings.llm_evidence]
+        # the chosen sentences first, then the next best: the model writes from what answers, with a little context
+        evidence = list(dict.fromkeys([*request.chosen, *request.evidence]))[: self.settings.llm_evidence]
         inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
         pieces: list[str] = []
         timings: dict[str, float] = {}
