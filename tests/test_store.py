@@ -134,7 +134,7 @@ def test_a_new_index_is_checked_before_it_replaces_the_old_one(
         chunks = chunk_document(document, sentences, **options)
         return [dataclasses.replace(c, sentence_ids=(*c.sentence_ids, 10_000)) for c in chunks]
 
-    monkeypatch.setattr("qa.store.chunk_document", broken)
+    monkeypatch.setattr("qa.prepare.chunk_document", broken)
     with pytest.raises(IndexCorrupt, match="previous index .* is kept"):
         build_index(settings, embedder=HashEmbeddings())
     assert (settings.index_dir / "chunks.jsonl").read_bytes() == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gradio as gr
@@ -216,7 +216,7 @@ def api_ask(chat: Chat) -> Callable[..., dict[str, Any]]:
     return ask
 
 
-def _count(documents: dict[str, Any]) -> str:
+def _count(documents: Mapping[str, Any]) -> str:
     return "1 article" if len(documents) == 1 else f"{len(documents):,} articles"
 
 

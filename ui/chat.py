@@ -5,10 +5,10 @@ and the API record. Plain Python over the public `qa` API, so tests call it with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qa import Answer, Assistant, QAError, answer_record, echo_question
+from qa import Answer, Assistant, Document, QAError, answer_record, echo_question
 from ui.render import (
     Turn,
     history,
@@ -25,7 +25,11 @@ class Chat:
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        self.documents = assistant.documents
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        """The corpus the assistant answers from now (on PostgreSQL it follows a re-index by another process)."""
+        return self.assistant.documents
 
     def conversation(self, turns: Sequence[Turn], *, show_uncited: bool = False, pending: str | None = None) -> str:
         return render_conversation(turns, self.documents, show_uncited=show_uncited, pending=pending)

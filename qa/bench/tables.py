@@ -182,10 +182,62 @@ def load_table(data: Mapping[str, Any]) -> str:
     )
 
 
+def store_table(data: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            r["store"],
+            f"{r['chunks']:,}",
+            r["index"],
+            r["build_s"],
+            r["dense"]["p50_ms"],
+            r["dense"]["p95_ms"],
+            r["hybrid"]["p50_ms"],
+            r["hybrid"]["p95_ms"],
+            r["recall_at_10"],
+            r["disk_bytes_per_vector"],
+            r["disk_bytes_per_chunk"],
+            r["client_memory_bytes_per_chunk"],
+            " / ".join(str(r["throughput_qps"][c]) for c in ("1", "4", "16")),
+            r["load_average"],
+        ]
+        for r in data["rows"]
+    ]
+    headers = [
+        "store",
+        "chunks",
+        "index",
+        "build s",
+        "dense p50 ms",
+        "dense p95 ms",
+        "hybrid p50 ms",
+        "hybrid p95 ms",
+        "recall@10",
+        "B/vector (index)",
+        "B/chunk on disk",
+        "B/chunk in worker",
+        "hybrid q/s, 1 / 4 / 16 clients",
+        "load avg",
+    ]
+    projected = "; ".join(
+        f"{p['store']}: about {p['build_s']:,} s to build and {p['disk_gb']} GB on disk (measured "
+        f"{p['measured_rate_chunks_per_s']:,} chunks/s at {p['from_chunks']:,})"
+        for p in data["projection_1e6"]
+    )
+    return "\n".join(
+        [
+            f"Stores: FAISS files vs PostgreSQL + pgvector ({data['vectors']}; query embedding not included; "
+            f"embedded server started in {data['server_start_s']} s)",
+            markdown_table(headers, rows),
+            f"10^6 chunks, extrapolated (n log n), not measured: {projected}",
+        ]
+    )
+
+
 TABLES: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
     ("indexing", indexing_table),
     ("scale", scale_table),
     ("answers", answers_table),
     ("profile", profile_table),
     ("load", load_table),
+    ("store", store_table),
 )

@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import Assistant, Settings, answer_record
+from qa import Assistant, LocalPostgres, Settings, answer_record
 from qa.bench import render_report
 from qa.bench.load import record_problem, run_sessions, serve
 from qa.bench.scale import CHUNKS_PER_ARTICLE, SyntheticVectors, recall, synthetic_texts, vector_statistics
@@ -140,3 +140,21 @@ def test_five_concurrent_sessions_against_qa_chat(
         assert result["errors"] == 0, result["problems"]
         assert result["completed"] == 15
         assert result["latency"]["p95_ms"] is not None and result["server_rss_peak_mb"] > 0
+
+
+def test_store_section_measures_both_stores_on_the_same_chunks(postgres: LocalPostgres) -> None:
+    from qa.bench.store import Workload, faiss_row, postgres_row, projection
+    from qa.bench.tables import store_table
+
+    workload = Workload(400, 20)
+    rows = [faiss_row(workload, print), postgres_row(workload, postgres, print)]
+    assert [r["store"] for r in rows] == ["faiss", "postgresql"]
+    for row in rows:
+        assert row["recall_at_10"] >= 0.95 and row["dense"]["n"] == row["hybrid"]["n"] == 20
+        assert set(row["throughput_qps"]) == {"1", "4", "16"} and all(v > 0 for v in row["throughput_qps"].values())
+        assert row["disk_bytes_per_vector"] >= 4 * 384
+    assert rows[0]["recall_at_10"] == 1.0  # exact search at this size
+    data = {"vectors": "synthetic", "dim": 384, "server_start_s": 1.0, "rows": rows}
+    data["projection_1e6"] = projection(rows, 1_000_000)
+    table = store_table(data)
+    assert "| postgresql | 400 |" in table and "extrapolated" in table
