@@ -137,3 +137,13 @@ def test_a_comparison_quotes_a_second_article(picker: EvidencePicker) -> None:
     ranked = [volcano, dataclasses.replace(same_article, score=0.5), dataclasses.replace(chess, score=0.4)]
     chosen = picker.select("How do the volcano and chess reports differ?", ranked, limit=2, floor=0.95)
     assert [e.source for e in chosen] == [volcano.source, chess.source]
+
+
+def test_a_question_naming_only_strangers_is_refused_before_the_model(picker: EvidencePicker) -> None:
+    items = evidence(picker, FINAL)
+    assert picker.unknown_full_names("What did Vladimir Putin say about the chess final?") == ["Vladimir Putin"]
+    verdict = picker.judge("What did Vladimir Putin say about the chess final?", items)
+    assert not verdict.answerable and "Vladimir Putin, whom no article mentions" in verdict.reason
+    # a false premise names someone the corpus knows next to a wrong name: the model decides
+    assert picker.unknown_full_names("Did Magnus Carlsen beat Ana Ruiz in the final?") == []
+    assert picker.unknown_full_names("Who won the chess final?") == []

@@ -178,7 +178,8 @@ def align(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: n
     own = {n: support(n) for n in range(1, len(evidence) + 1)}
     ranked = sorted(
         (n for n in own if own[n] & adds),
-        key=lambda n: (-len(own[n]), n not in written, -float(similarity[n - 1])),
+        # numbers and names anchor a fact best; then how much of the sentence it holds
+        key=lambda n: (-len(own[n] & wanted), -len(own[n]), n not in written, -float(similarity[n - 1])),
     )
     chosen: list[int] = []
     covered: set[str] = set()
@@ -195,8 +196,12 @@ def _unsupported(
     """Why the sentence is not supported by the evidence aligned to it, or None when it is."""
     cited = piece.aligned
     if not cited:
-        if not _content_words(content_of(piece.text)) - words(question):
+        content = content_of(piece.text)
+        if not _content_words(content) - words(question):
             return "adds nothing from the cited evidence to what the question says"
+        invented = sorted(numbers(content) - numbers(question + " " + " ".join(item.text for item in evidence)))
+        if invented:
+            return f"number(s) {', '.join(invented)} not in the evidence"
         return "no evidence sentence holds what it says"
     sources = [evidence[m - 1] for m in cited]
     content = content_of(piece.text)

@@ -34,7 +34,7 @@ FOLDS = 5
 SIGNS = {
     "dense": 1, "dense_gap": 1, "dense_rank": 1, "coverage": 1, "coverage_gap": 1, "coverage_rank": 1,
     "coverage_window": 1, "coverage_article": 1, "bm25": 1, "chunk_rank": 1, "focus": 1, "type_missing": -1,
-    "logit1": 1, "logit2": 1, "dense_max": 1, "coverage_top": 1, "coverage_joint": 1, "focus_top": 1,
+    "logit1": 1, "dense_max": 1, "coverage_top": 1, "coverage_joint": 1, "focus_top": 1,
     "unknown_terms": -1, "unknown_names": -1, "type_missing_top": -1,
 }  # fmt: skip
 REGULARISATION = 0.5  # scikit-learn's C: smaller is simpler; few hundred positives, a dozen features
