@@ -43,8 +43,8 @@ class Settings:
     abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
     quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
-    llm_evidence: int = 4  # numbered sentences the LLM sees: the chosen ones, then the next best (prompt length
-    # dominates its latency on 2 cores)
+    llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
+    # length dominates its latency on 2 cores)
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000

@@ -96,8 +96,10 @@ class LLMEngine:
         if not request.verdict.answerable:
             yield abstention(request.question, request.passages, engine=self.name)
             return
-        # the chosen sentences first, then the next best: the model writes from what answers, with a little context
-        evidence = list(dict.fromkeys([*request.chosen, *request.evidence]))[: self.settings.llm_evidence]
+        # every chosen sentence, then the next best up to llm_evidence: the model writes from what answers; more
+        # context lengthens the prompt (the cost on 2 cores) and tempts the 1.5B model to quote a side fact
+        rest = [e for e in request.evidence if e not in request.chosen]
+        evidence = [*request.chosen, *rest[: max(0, self.settings.llm_evidence - len(request.chosen))]]
         inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
         pieces: list[str] = []
         timings: dict[str, float] = {}
