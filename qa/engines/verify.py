@@ -167,13 +167,13 @@ def align(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: n
     """
     content = content_of(piece.text)
     adds = _content_words(content) - words(question)
-    wanted = numbers(content) | {name.lower() for name in capitalised_words(content)}
+    # the sentence's numbers and the words of its names: what anchors a fact to a sentence
+    wanted = numbers(content) | set().union(*(words(name) for name in capitalised_words(content)))
     written = set(piece.written)
 
     def support(number: int) -> set[str]:
         item = evidence[number - 1]
-        held = _content_words(item.text)
-        return (adds & held) | {w for w in wanted if w in numbers(item.text) or w in item.text.lower()}
+        return (adds & _content_words(item.text)) | (wanted & (numbers(item.text) | words(item.text)))
 
     own = {n: support(n) for n in range(1, len(evidence) + 1)}
     ranked = sorted(
