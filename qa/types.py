@@ -81,6 +81,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     engine: str = "extractive"
     checks: tuple[SentenceCheck, ...] = ()
+    usage: dict[str, int] = field(default_factory=dict)  # an LLM answer's prompt_tokens and completion_tokens
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -93,6 +94,7 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "passages": [{"source": p.source, "start": p.start, "end": p.end, "score": p.score} for p in answer.passages],
         "timings_ms": answer.timings_ms,
         "engine": answer.engine,
+        "usage": answer.usage,
     }
 
 

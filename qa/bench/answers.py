@@ -29,7 +29,7 @@ from qa import (
     resolve_embed_model,
 )
 from qa.bench.scale import vector_statistics
-from qa.bench.stats import BenchPlan, latency_summary, ratio, spread
+from qa.bench.stats import BenchPlan, latency_summary, percentile, ratio, spread
 from qa.evaluation import LangChainBaseline, load_questions, peak_rss_mb
 
 logger = logging.getLogger(__name__)
@@ -231,21 +231,40 @@ class Session:
 
 
 def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -> dict[str, Any]:
-    """Wall latency and time to the first streamed piece, after one untimed warm-up question."""
+    """Wall latency and time to the first streamed piece, after one untimed warm-up question; for our engines also
+    the median of each stage the answers report (retrieval, evidence, the model's first token, generation,
+    verification) and the LLM's prompt and completion tokens."""
     kwargs = {"engine": engine} if engine else {}
     list(answerer.stream(questions[0], **kwargs))
-    latencies, firsts, abstained = [], [], 0
+    latencies, firsts, answers = [], [], []
     for question in questions:
         started = time.perf_counter()
         first: float | None = None
         for item in answerer.stream(question, **kwargs):
             first = first if first is not None else time.perf_counter()
             if isinstance(item, Answer):
-                abstained += item.abstained
+                answers.append(item)
         ended = time.perf_counter()
         latencies.append((ended - started) * 1000)
         firsts.append(((first or ended) - started) * 1000)
-    return {"latency": latency_summary(latencies), "ttft": latency_summary(firsts), "abstained": abstained}
+    stages = sorted({key for answer in answers for key in answer.timings_ms})
+    tokens = sorted({key for answer in answers for key in answer.usage})
+    return {
+        "latency": latency_summary(latencies),
+        "ttft": latency_summary(firsts),
+        "abstained": sum(answer.abstained for answer in answers),
+        "stages_p50_ms": {
+            key: round(percentile([a.timings_ms[key] for a in answers if key in a.timings_ms], 50), 2) for key in stages
+        },
+        "tokens": {
+            key: {
+                "p50": percentile([a.usage[key] for a in answers if key in a.usage], 50),
+                "max": max(a.usage[key] for a in answers if key in a.usage),
+                "answers": sum(key in a.usage for a in answers),
+            }
+            for key in tokens
+        },
+    }
 
 
 def _stage_breakdown(stats: pstats.Stats, answers: int) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from qa.bench.stats import markdown_table
@@ -117,8 +117,34 @@ def answers_table(data: Mapping[str, Any]) -> str:
             ),
             f"Ours (extractive) / textbook LangChain: p50 x{ratios['p50']}, p95 x{ratios['p95']}, "
             f"TTFT p50 x{ratios['ttft_p50']}. Bench process peak RSS {data['bench_process_peak_rss_mb']} MB.",
+            *_stages_table(data["rows"]),
         ]
     )
+
+
+def _stages_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Where the time goes (median ms of each stage an answer reports) and the LLM's tokens, per engine."""
+    ours = [r for r in rows if r.get("stages_p50_ms")]
+    if not ours:
+        return []
+    stages = sorted({key for r in ours for key in r["stages_p50_ms"]})
+    table = [
+        [
+            r["engine"],
+            *(r["stages_p50_ms"].get(key) for key in stages),
+            *(f"{t['p50']:.0f} (max {t['max']})" if (t := r.get("tokens", {}).get(key)) else None for key in TOKENS),
+        ]
+        for r in ours
+    ]
+    header = ["engine", *(key.removesuffix("_ms") + " p50 ms" for key in stages), *(f"{key} p50" for key in TOKENS)]
+    return [
+        "",
+        "Where the time goes (median per stage; answer_ms holds the engine's own stages)",
+        markdown_table(header, table),
+    ]
+
+
+TOKENS = ("prompt_tokens", "completion_tokens")
 
 
 def profile_table(data: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
+from qa.chunk import count_tokens
 from qa.cite import abstention, defuse_markers, make_citation
 from qa.config import Settings
 from qa.engines.base import Engine, Request
@@ -109,7 +110,15 @@ class LLMEngine:
             pieces.append(piece)
             yield piece
         timings["generate_ms"] = elapsed_ms(started)
-        yield self._verified(request, evidence, "".join(pieces), timings)
+        output = "".join(pieces)
+        answer = self._verified(request, evidence, output, timings)
+        yield dataclasses.replace(answer, usage=self._usage(inputs, output))
+
+    def _usage(self, inputs: dict[str, str], output: str) -> dict[str, int]:
+        """Prompt and completion size in cl100k tokens (the rule of `count_tokens`; the chat template's few
+        special tokens are not counted)."""
+        prompt = "\n".join(str(message.content) for message in self._answer_prompt.format_messages(**inputs))
+        return {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(output)}
 
     def rewrite(self, question: str, history: Sequence[Mapping[str, str]]) -> str | None:
         """A follow-up rewritten as a standalone question, or None when the model's reply is unusable."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from qa import Answer, Assistant, Settings
+from qa import Answer, Assistant, Settings, answer_record, count_tokens
 from qa.api import llm_engines
 from qa.cite import is_valid_citation, markers
 from qa.engines.base import Request
@@ -84,6 +84,16 @@ def test_a_supported_answer_cites_the_exact_evidence_span(assistant, kabul, embe
     assert [(c.marker, c.source, c.start, c.end) for c in answer.citations] == [(1, best.source, best.start, best.end)]
     assert all(is_valid_citation(c, assistant.documents) for c in answer.citations)
     assert [c.kept for c in answer.checks] == [True]
+
+
+def test_an_llm_answer_reports_its_prompt_and_completion_tokens(assistant, kabul, embedder):
+    reply = f"{' '.join(kabul.evidence[0].text.split())} [1]"
+    answer = engine_with(fake(reply), assistant.settings, embedder).answer(kabul)
+    prompt = "\n".join(str(m.content) for m in chat_prompt("answer").format_messages(question="q", context="c"))
+    # the fixed instructions alone, plus at least the question and the one evidence sentence the model saw
+    floor = count_tokens(prompt) + count_tokens(kabul.evidence[0].text)
+    assert answer.usage["prompt_tokens"] >= floor and answer.usage["completion_tokens"] == count_tokens(reply)
+    assert answer_record(answer)["usage"] == answer.usage
 
 
 @pytest.mark.parametrize(
