@@ -26,7 +26,7 @@ from qa.config import Settings
 from qa.engines.base import Engine, Request
 from qa.engines.chat_models import ChatModelFactory, chat_model_factory
 from qa.engines.extractive import ExtractiveEngine
-from qa.engines.verify import Cited, verify
+from qa.engines.verify import Cited, premise_gaps, verify
 from qa.errors import LLMError, QAError
 from qa.evidence import Evidence
 from qa.templates import load_prompt
@@ -56,6 +56,11 @@ def render_evidence(evidence: Sequence[Evidence], documents: Mapping[str, Docume
         f"[{n}] ({shorten(documents[e.source].title, TITLE_CHARS)}) {defuse_markers(' '.join(e.text.split()))}"
         for n, e in enumerate(evidence, start=1)
     )
+
+
+def render_gaps(gaps: Sequence[str]) -> str:
+    """The prompt's line naming what the question says and the evidence does not (empty when nothing)."""
+    return f"The evidence never mentions: {', '.join(gaps)}.\n" if gaps else ""
 
 
 def make_llm_engine(settings: Settings, *, embedder: Embeddings | None) -> LLMEngine:
@@ -101,7 +106,12 @@ class LLMEngine:
         # context lengthens the prompt (the cost on 2 cores) and tempts the 1.5B model to quote a side fact
         rest = [e for e in request.evidence if e not in request.chosen]
         evidence = [*request.chosen, *rest[: max(0, self.settings.llm_evidence - len(request.chosen))]]
-        inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
+        cited = [Cited(e.text, request.documents[e.source].title) for e in evidence]
+        inputs = {
+            "question": request.question,
+            "context": render_evidence(evidence, request.documents),
+            "premise": render_gaps(premise_gaps(request.question, cited)),
+        }
         pieces: list[str] = []
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -111,7 +121,7 @@ class LLMEngine:
             yield piece
         timings["generate_ms"] = elapsed_ms(started)
         output = "".join(pieces)
-        answer = self._verified(request, evidence, output, timings)
+        answer = self._verified(request, evidence, cited, output, timings)
         yield dataclasses.replace(answer, usage=self._usage(inputs, output))
 
     def _usage(self, inputs: dict[str, str], output: str) -> dict[str, int]:
@@ -205,9 +215,10 @@ class LLMEngine:
             self.settings.llm_timeout_s,
         )
 
-    def _verified(self, request: Request, evidence: list[Evidence], output: str, timings: dict[str, float]) -> Answer:
+    def _verified(
+        self, request: Request, evidence: list[Evidence], cited: list[Cited], output: str, timings: dict[str, float]
+    ) -> Answer:
         started = time.perf_counter()
-        cited = [Cited(e.text, request.documents[e.source].title) for e in evidence]
         result = verify(
             output, cited, question=request.question, embedder=self.embedder, min_similarity=self.min_similarity
         )

@@ -5,7 +5,8 @@ Model output is untrusted (MODELS.md: the 1.5B model invents figures, writes fil
 sentence is aligned to the evidence sentences that support it, whatever markers it wrote (CiteFix). A citation is
 kept only when that sentence supports the answer sentence on its own (it holds some of what the sentence adds to
 the question); together they must hold every number and name the sentence uses (names may also come from the
-question), and the sentence must be close to them in embedding space. A sentence nothing supports is dropped.
+question), and the sentence must be close to them in embedding space. A sentence nothing supports is dropped, and
+so is a "No, ..." when the question holds no figure or name the evidence lacks (no premise the evidence can refute).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 REFUSAL = re.compile(r"^\W*not in (?:the )?evidence\W*$", re.IGNORECASE)
 LIST_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")  # "[1, 2]" -> "[1][2]"
 TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")  # "died. [1]" -> "died [1]."
+DENIAL = re.compile(r"^\W*no\b", re.IGNORECASE)  # "No, ..." says the question's premise is wrong
 NEGATION = re.compile(
     r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b", re.IGNORECASE
 )
@@ -104,7 +106,9 @@ def verify(
             row = matrix[content.index(piece)]
             piece.aligned = align(piece, evidence, question, row)
             similarity[id(piece)] = max((float(row[m - 1]) for m in piece.aligned), default=0.0)
-            reason = _unsupported(piece, evidence, question, similarity[id(piece)], min_similarity)
+            reason = _unfounded_denial(piece, evidence, question) or _unsupported(
+                piece, evidence, question, similarity[id(piece)], min_similarity
+            )
         if reason is None:
             kept.append(piece)
         else:
@@ -188,6 +192,26 @@ def align(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: n
             chosen.append(number)
             covered |= own[number]
     return chosen
+
+
+def premise_gaps(question: str, evidence: Sequence[Cited]) -> list[str]:
+    """The question's figures and names that no evidence sentence (nor its article's title) holds.
+
+    A false premise shows only through them ("500 people", "Brookings"): the prompt points them out to the model,
+    and a "No, ..." is believed only when there is one.
+    """
+    shown = " ".join(item.text + " " + item.title for item in evidence)
+    known = words(shown)
+    figures = sorted(numbers(question) - numbers(shown))
+    return figures + [name for name in capitalised_words(question) if not words(name) <= known]
+
+
+def _unfounded_denial(piece: _Piece, evidence: Sequence[Cited], question: str) -> str | None:
+    """Why a sentence starting "No," has no premise to correct, or None (the 1.5B model writes "No, ..." to plain
+    questions too)."""
+    if not DENIAL.match(content_of(piece.text)) or premise_gaps(question, evidence):
+        return None
+    return "says No, but every figure and name of the question is in the evidence: no premise to correct"
 
 
 def _unsupported(

@@ -17,13 +17,14 @@ from qa import Answer, Assistant, Settings, answer_record, count_tokens
 from qa.api import llm_engines
 from qa.cite import is_valid_citation, markers
 from qa.engines.base import Request
-from qa.engines.llm import LLMEngine, chat_prompt, make_llm_engine, render_evidence
+from qa.engines.llm import LLMEngine, chat_prompt, make_llm_engine, render_evidence, render_gaps
 from qa.errors import LLMError, ModelError
 from qa.evidence import Evidence
 from qa.types import Document
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "answer_prompt.golden.txt"
 KABUL = "How many people were killed in the Kabul airport bombing?"
+FALSE_FIGURE = "Why were 500 people killed in the Kabul airport bombing?"
 OFF_TOPIC = "What is the best recipe for sourdough bread?"
 
 
@@ -63,15 +64,17 @@ def test_rendered_answer_prompt_matches_the_golden_file():
         Evidence(0, "a.txt", 0, 10, "At least 85 people\nwere killed.", 0.9, 0.8, 0.7),
         Evidence(1, "b.txt", 0, 10, "Wang Yi met Baradar in Tianjin.", 0.5, 0.4, 0.3),
     ]
-    messages = chat_prompt("answer").format_messages(question=KABUL, context=render_evidence(evidence, documents))
+    messages = chat_prompt("answer").format_messages(
+        question=FALSE_FIGURE, context=render_evidence(evidence, documents), premise=render_gaps(["500"])
+    )
     rendered = "\n".join(f"<{m.type}>\n{m.content}" for m in messages) + "\n"
     assert rendered == GOLDEN.read_text(encoding="utf-8")
 
 
 def test_the_fixed_instructions_come_first_so_their_kv_cache_is_reused():
     prompt = chat_prompt("answer")
-    first = prompt.format_messages(question="Who?", context="[1] (t) a")
-    second = prompt.format_messages(question="When did it happen?", context="[1] (u) b\n[2] (v) c")
+    first = prompt.format_messages(question="Who?", context="[1] (t) a", premise="")
+    second = prompt.format_messages(question="When did it happen?", context="[1] (u) b\n[2] (v) c", premise="")
     assert first[0].type == "system" and first[0].content == second[0].content
     assert "{" not in first[0].content
 
@@ -89,7 +92,9 @@ def test_a_supported_answer_cites_the_exact_evidence_span(assistant, kabul, embe
 def test_an_llm_answer_reports_its_prompt_and_completion_tokens(assistant, kabul, embedder):
     reply = f"{' '.join(kabul.evidence[0].text.split())} [1]"
     answer = engine_with(fake(reply), assistant.settings, embedder).answer(kabul)
-    prompt = "\n".join(str(m.content) for m in chat_prompt("answer").format_messages(question="q", context="c"))
+    prompt = "\n".join(
+        str(m.content) for m in chat_prompt("answer").format_messages(question="q", context="c", premise="")
+    )
     # the fixed instructions alone, plus at least the question and the one evidence sentence the model saw
     floor = count_tokens(prompt) + count_tokens(kabul.evidence[0].text)
     assert answer.usage["prompt_tokens"] >= floor and answer.usage["completion_tokens"] == count_tokens(reply)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.cite import markers
-from qa.engines.verify import Cited, is_filler, split_output, verify
+from qa.engines.verify import Cited, is_filler, premise_gaps, split_output, verify
 
 EVIDENCE = [
     Cited(
@@ -123,6 +123,27 @@ def test_a_correction_may_repeat_the_false_figure_of_the_question():
     echoed = check("500 people were killed at Kabul airport [1].", question=question)
     assert kept.markers == (1,)
     assert echoed.markers == ()
+
+
+@pytest.mark.parametrize(
+    "question, kept",
+    [
+        ("Why were 500 people killed at Kabul airport?", True),  # a figure the evidence lacks: a premise to correct
+        ("Why did Wang Yi meet Baradar in Beijing?", True),  # a place the evidence lacks
+        ("How many people died in the Kabul airport bombing?", False),  # nothing in it the evidence contradicts
+    ],
+)
+def test_no_is_kept_only_when_the_question_holds_a_figure_or_name_the_evidence_lacks(question, kept):
+    result = check("No, at least 85 people were killed in the Kabul airport bombing [1].", question=question)
+    assert bool(result.markers) is kept
+    if not kept:
+        assert result.checks[0].reason.startswith("says No, but every figure and name of the question is in the")
+
+
+def test_premise_gaps_are_the_figures_and_names_the_evidence_lacks():
+    assert premise_gaps("Why were 500 people killed at Kabul airport?", EVIDENCE) == ["500"]
+    assert premise_gaps("Did Wang Yi meet Baradar in Beijing in 2019?", EVIDENCE) == ["2019", "Beijing"]
+    assert premise_gaps("How many people died at the Kabul airport, Reuters said?", EVIDENCE) == []  # title too
 
 
 def test_a_name_absent_from_the_cited_evidence_and_the_question_drops_the_sentence():
