@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 REFUSAL = re.compile(r"^\W*not in (?:the )?evidence\W*$", re.IGNORECASE)
 LIST_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")  # "[1, 2]" -> "[1][2]"
 TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")  # "died. [1]" -> "died [1]."
+POSSESSIVE = re.compile(r"['’]s$")
 DENIAL = re.compile(r"^\W*no\b", re.IGNORECASE)  # "No, ..." says the question's premise is wrong
 NEGATION = re.compile(
     r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b", re.IGNORECASE
@@ -39,6 +40,7 @@ class Cited:
 
     text: str
     title: str = ""
+    article: str = ""  # the whole article's text, where a premise of the question may be found
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,15 +197,17 @@ def align(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: n
 
 
 def premise_gaps(question: str, evidence: Sequence[Cited]) -> list[str]:
-    """The question's figures and names that no evidence sentence (nor its article's title) holds.
+    """The question's figures and names that the evidence's articles never mention (nor their titles).
 
     A false premise shows only through them ("500 people", "Brookings"): the prompt points them out to the model,
-    and a "No, ..." is believed only when there is one.
+    and a "No, ..." is believed only when there is one. Whole articles, not just the evidence sentences: a question
+    naming the outlet or the author of the article asks about it, it does not assume something false.
     """
-    shown = " ".join(item.text + " " + item.title for item in evidence)
+    shown = " ".join(f"{item.text} {item.title} {item.article}" for item in evidence)
     known = words(shown)
     figures = sorted(numbers(question) - numbers(shown))
-    return figures + [name for name in capitalised_words(question) if not words(name) <= known]
+    names = [POSSESSIVE.sub("", name) for name in capitalised_words(question)]
+    return figures + [name for name in dict.fromkeys(names) if not words(name) <= known]
 
 
 def _unfounded_denial(piece: _Piece, evidence: Sequence[Cited], question: str) -> str | None:

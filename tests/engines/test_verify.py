@@ -144,6 +144,10 @@ def test_premise_gaps_are_the_figures_and_names_the_evidence_lacks():
     assert premise_gaps("Why were 500 people killed at Kabul airport?", EVIDENCE) == ["500"]
     assert premise_gaps("Did Wang Yi meet Baradar in Beijing in 2019?", EVIDENCE) == ["2019", "Beijing"]
     assert premise_gaps("How many people died at the Kabul airport, Reuters said?", EVIDENCE) == []  # title too
+    article = Cited("Thirteen U.S. service members died.", "Attack", "By Jane Roe, for Pratidin Time. 13 died.")
+    # the article's outlet or author is no false premise; a possessive is the name
+    assert premise_gaps("Per Pratidin Time's report, how many U.S. service members died?", [article]) == []
+    assert premise_gaps("Why did Jane Roe's 2019 report say 14 died?", [article]) == ["14", "2019"]
 
 
 def test_a_name_absent_from_the_cited_evidence_and_the_question_drops_the_sentence():
