@@ -27,7 +27,7 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import Evidence, EvidencePicker
-from qa.question import History, clean_question, smalltalk_reply, standalone_question
+from qa.question import FollowUp, History, clean_question, resolve_follow_up, smalltalk_reply, standalone_question
 from qa.retrieve import HybridRetriever
 from qa.store import Index, build_index, load_index, stale_sources
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
@@ -102,17 +102,21 @@ class Assistant:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
-        query = self._standalone(cleaned, history, chosen)
+        follow_up = self._standalone(cleaned, history, chosen)
+        query = follow_up.query
         retrieval = self.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
         evidence = self.picker.pick(
-            query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
+            query,
+            retrieval,
+            limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates),
+            follow_up=follow_up,
         )
         selected = self.picker.select(
             query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
         )
         request = Request(
-            query,
+            follow_up.standalone,
             evidence,
             self.picker.judge(query, evidence),
             tuple(self.retriever.passages(retrieval)),
@@ -144,17 +148,22 @@ class Assistant:
         }
         yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
 
-    def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
-        """A follow-up made standalone: by the LLM when it answers, else by joining the previous question."""
-        if history and isinstance(engine, LLMEngine) and any(t.get("role") == "user" for t in history):
+    def _standalone(self, question: str, history: History | None, engine: Engine) -> FollowUp:
+        """The question read in its conversation (settings.follow_ups): names, dates and quotes carried over from
+        earlier turns; or the LLM's standalone rewrite when the llm engine answers; or the previous question joined."""
+        follow_up = resolve_follow_up(question, history)
+        if self.settings.follow_ups == "join":  # the simple join, with no other use of the conversation
+            joined = standalone_question(question, history)
+            return FollowUp(question, joined, joined, "", (), asks_new=False)
+        if self.settings.follow_ups == "llm" and follow_up.exchanges and isinstance(engine, LLMEngine):
             try:
-                rewritten = engine.rewrite(question, history)
-            except LLMError as exc:  # the rewrite only helps retrieval: fall back to the simple join
+                rewritten = engine.rewrite(question, history or [])
+            except LLMError as exc:  # the rewrite only helps retrieval: fall back to the conversation's context
                 logger.warning("Could not rewrite the follow-up with the LLM: %s", exc)
-                rewritten = ""
+                rewritten = None
             if rewritten:
-                return rewritten
-        return standalone_question(question, history)
+                return dataclasses.replace(follow_up, query=rewritten, standalone=rewritten)
+        return follow_up
 
     def _engine(self, name: str | None) -> Engine:
         name = name or self.settings.engine

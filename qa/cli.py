@@ -248,6 +248,15 @@ def chat(ctx: click.Context, host: str | None, port: int | None, engine: str | N
 @click.option("--curve/--no-curve", default=True, help="Re-run extractive over abstention thresholds.")
 @click.option("--gate", is_flag=True, help="Exit 1 when the gated row is below eval/thresholds.json.")
 @click.option("--list", "list_only", is_flag=True, help="List the configurations and groups, then exit.")
+@click.option("--conversations", is_flag=True, help="Also score the multi-turn conversations (per-turn tables).")
+@click.option("--conversations-only", is_flag=True, help="Score only the multi-turn conversations.")
+@click.option(
+    "--conversation-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("eval/conversations.jsonl"),
+    show_default=True,
+    help="The multi-turn set (JSONL, gold quotes per turn).",
+)
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -261,16 +270,23 @@ def eval_command(
     curve: bool,
     gate: bool,
     list_only: bool,
+    conversations: bool,
+    conversations_only: bool,
+    conversation_file: Path,
 ) -> None:
-    """Score configurations on the question set; write report.json, report.md and report.html.
+    """Score configurations on the question set (and the conversations); write report.json, .md and .html.
 
     \b
     Configurations and groups: see eval/README.md (or `qa eval --list`).
-    Example:
+    Examples:
         qa eval --split all --compare extractive hybrid-vs-dense llm baseline
+        qa eval --split test --conversations-only extractive extractive-join
     """
     from qa.evaluation import QUESTION_SETS, Harness, check_gate, expand, load_questions, load_thresholds
+    from qa.evaluation.conversations import load_conversations
     from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
+    from qa.evaluation.runs import with_all
+    from qa.evaluation.turns import evaluate_conversations, turn_table
 
     if list_only:
         from qa.evaluation import CONFIGURATIONS, GROUPS
@@ -278,6 +294,8 @@ def eval_command(
         click.echo("\n".join(f"{c.name}: {c.description}" for c in CONFIGURATIONS.values()))
         click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
         return
+    if gate and conversations_only:
+        raise click.UsageError("--gate checks the question set: drop --conversations-only.")
     settings = settings_from(ctx, engine="extractive")
     splits = ["dev", "test", "second"] if split == "all" else [split]
     with errors_as_click():
@@ -289,16 +307,27 @@ def eval_command(
         asked = load_questions(questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
         if "second" in splits:
             asked += load_questions(*QUESTION_SETS["second"])
+        talks = (
+            load_conversations(conversation_file, settings.corpus_dir) if conversations or conversations_only else []
+        )
         assistant = load_assistant(settings)
         with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
-            run = harness.evaluate(configurations, asked, splits=splits, curve=curve)
+            run = harness.evaluate(
+                configurations,
+                [] if conversations_only else asked,
+                splits=splits,
+                curve=curve and not conversations_only,
+            )
+            dialogues = evaluate_conversations(harness, configurations, talks, splits=splits) if talks else None
         run_id = new_run_id()
         meta = {"run_id": run_id, **provenance(Path("."))}
-        paths = write_report(run, out or Path("eval/reports") / run_id, meta)
-    for shown in splits:
-        headers, rows = summary_table(run, shown)
-        click.echo(f"\n{shown} split\n| " + " | ".join(headers) + " |")
+        paths = write_report(run, out or Path("eval/reports") / run_id, meta, dialogues)
+    tables = [] if conversations_only else [(f"{shown} split", summary_table(run, shown)) for shown in splits]
+    if dialogues is not None:
+        tables += [(f"{s} split, conversations", turn_table(dialogues, s)) for s in with_all(dialogues.splits)]
+    for title, (headers, rows) in tables:
+        click.echo(f"\n{title}\n| " + " | ".join(headers) + " |")
         click.echo("\n".join("| " + " | ".join(row) + " |" for row in rows))
     click.echo(f"\nReport: {paths['html']}")
     gated = run.summaries.get(limits.get("configuration", ""), {}).get(limits.get("split", ""), {})

@@ -16,6 +16,7 @@ DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 ENGINES = ("extractive", "llm", "auto")
 RETRIEVALS = ("hybrid", "dense", "lexical")
+FOLLOW_UPS = ("context", "llm", "join")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ class Settings:
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000
+    # How a follow-up is read: "context" carries the conversation's names, dates and quotes (no model); "llm" lets
+    # the llm engine rewrite it as a standalone question (else "context"); "join" prefixes the previous question.
+    follow_ups: str = "context"
     # Local LLM (llama.cpp) or an OpenAI-compatible server
     llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
     llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
@@ -70,6 +74,8 @@ class Settings:
             raise QAError(f"k={self.k} and fetch_k={self.fetch_k} must be at least 1.")
         if self.engine not in ENGINES:
             raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
+        if self.follow_ups not in FOLLOW_UPS:
+            raise QAError(f"follow_ups={self.follow_ups!r} is unknown: choose one of {', '.join(FOLLOW_UPS)}.")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
 

@@ -63,6 +63,17 @@ CONFIGURATIONS = {
             "LangChain textbook: 1000-char chunks, FAISS top-4, chunks as answer",
             engine="baseline",
         ),
+        Configuration(
+            "extractive-join",
+            "ours, extractive, follow-ups read by joining the previous question (no other use of the conversation)",
+            overrides={"follow_ups": "join"},
+        ),
+        Configuration(
+            "llm-rewrite",
+            "ours, local LLM answer, follow-ups rewritten as standalone questions by the LLM",
+            engine="llm",
+            overrides={"follow_ups": "llm"},
+        ),
     )
 }
 GROUPS = {
@@ -70,6 +81,7 @@ GROUPS = {
     "chunk-sizes": ("chunks-80", "extractive", "chunks-240"),
     "k": ("k3", "extractive", "k10"),
     "standard": ("extractive", "llm", "dense", "baseline"),
+    "follow-ups": ("extractive", "extractive-join", "llm", "llm-rewrite"),
 }
 
 
