@@ -70,7 +70,7 @@ class QuoteFinder:
                     texts.setdefault(text, []).append(i)
             self._texts = texts  # subtle: assigned when complete, so another thread never sees it half built
         found: set[int] = set()
-        for segment in MARKER.split(ARTICLE_PREFIX.sub(" ", answer))[::2]:  # the text before each marker
+        for segment in MARKER.split(ARTICLE_PREFIX.sub(" ", answer))[:-1:2]:  # the text before each marker
             words = _normal(segment).split(" ")
             for first in range(len(words)):  # a quote is a suffix of the text before its marker
                 found.update(self._texts.get(" ".join(words[first:]), ()))

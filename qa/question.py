@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.errors import InvalidQuestion
-from qa.text import DATE_NUMBER, FULL_NAME, MARKER, YEAR, capitalised_words, terms
+from qa.text import (
+    COMMON_CAPITALS,
+    DATE_NUMBER,
+    FULL_NAME,
+    MARKER,
+    QUESTION_WORDS,
+    YEAR,
+    capitalised_words,
+    terms,
+)
 
 # [{"role": "user" | "assistant", "content": "..."}], oldest first. An assistant turn may also carry the
 # "citations" of its answer ([{"source", "start", "end", ...}], as in `qa ask --json`): what it quoted.
@@ -88,6 +97,8 @@ ABOUT_ANSWER = re.compile(
     r"|\b(?:say|tell me) (?:that|it) again\b|\brepeat\b|\b(?:your|the) (?:sources?|quotes?)\b",
     re.IGNORECASE,
 )
+# Capitalised only because they open a sentence or a question.
+OPENERS = COMMON_CAPITALS | QUESTION_WORDS | {"is", "are", "will", "am"}
 ARTICLE_PREFIX = re.compile(r"According to “[^”]*”: ")  # how the extractive engine names an article
 STANDALONE_TERMS = 4  # a question with this many content terms, or a name of its own, may stand alone
 CARRIED_NAMES = 6  # names and dates carried over from an earlier answer
@@ -200,8 +211,16 @@ def conversation(history: History | None) -> list[Exchange]:
 
 
 def entities(text: str) -> list[str]:
-    """The names (runs of capitalised words, other capitalised words) and dates of `text`, in order, no repeats."""
-    found = [(m.start(), m.group(0)) for m in FULL_NAME.finditer(text, 1)]
+    """The names (runs of capitalised words, other capitalised words) and dates of `text`, in order, no repeats.
+
+    subtle: a run at the very start loses its first word when that word is capitalised only because it opens the
+    sentence ("Did Baradar ...", "The Taliban ..."), so "Wang Yi met him" still names Wang Yi.
+    """
+    found = []
+    for match in FULL_NAME.finditer(text):
+        first, _, rest = match.group(0).partition(" ")
+        opener = match.start() == 0 and first.lower() in OPENERS
+        found.append((match.end() - len(rest), rest.lstrip()) if opener else (match.start(), match.group(0)))
     covered = " ".join(name for _, name in found)
     found += [(text.find(word), word) for word in capitalised_words(text) if word not in covered]
     found += [(m.start(), m.group(0)) for pattern in (DATE_NUMBER, YEAR) for m in pattern.finditer(text)]
