@@ -284,9 +284,8 @@ def eval_command(
     """
     from qa.evaluation import QUESTION_SETS, Harness, check_gate, expand, load_questions, load_thresholds
     from qa.evaluation.conversations import load_conversations
-    from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
-    from qa.evaluation.runs import with_all
-    from qa.evaluation.turns import evaluate_conversations, turn_table
+    from qa.evaluation.report import new_run_id, provenance, write_report
+    from qa.evaluation.turns import evaluate_conversations
 
     if list_only:
         from qa.evaluation import CONFIGURATIONS, GROUPS
@@ -307,26 +306,19 @@ def eval_command(
         asked = load_questions(questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
         if "second" in splits:
             asked += load_questions(*QUESTION_SETS["second"])
+        asked = [] if conversations_only else asked
         talks = (
             load_conversations(conversation_file, settings.corpus_dir) if conversations or conversations_only else []
         )
         assistant = load_assistant(settings)
         with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
-            run = harness.evaluate(
-                configurations,
-                [] if conversations_only else asked,
-                splits=splits,
-                curve=curve and not conversations_only,
-            )
+            run = harness.evaluate(configurations, asked, splits=splits, curve=curve and bool(asked))
             dialogues = evaluate_conversations(harness, configurations, talks, splits=splits) if talks else None
         run_id = new_run_id()
         meta = {"run_id": run_id, **provenance(Path("."))}
         paths = write_report(run, out or Path("eval/reports") / run_id, meta, dialogues)
-    tables = [] if conversations_only else [(f"{shown} split", summary_table(run, shown)) for shown in splits]
-    if dialogues is not None:
-        tables += [(f"{s} split, conversations", turn_table(dialogues, s)) for s in with_all(dialogues.splits)]
-    for title, (headers, rows) in tables:
+    for title, (headers, rows) in eval_tables(run, dialogues, [] if conversations_only else splits):
         click.echo(f"\n{title}\n| " + " | ".join(headers) + " |")
         click.echo("\n".join("| " + " | ".join(row) + " |" for row in rows))
     click.echo(f"\nReport: {paths['html']}")
@@ -402,6 +394,20 @@ def bench_command(ctx: click.Context, quick: bool, out: Path | None, only: tuple
     path = write_report(report, out)
     click.echo(render_report(report))
     click.echo(f"\nReport: {path}")
+
+
+def eval_tables(run: Any, dialogues: Any, splits: list[str]) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    """The tables `qa eval` prints: the summary of each question split, then the conversations' per-turn tables."""
+    from qa.evaluation.report import summary_table
+    from qa.evaluation.runs import with_all
+    from qa.evaluation.turns import target_table, turn_table
+
+    tables = [(f"{shown} split", summary_table(run, shown)) for shown in splits]
+    if dialogues is not None:
+        tables += [(f"{s} split, conversations", turn_table(dialogues, s)) for s in with_all(dialogues.splits)]
+        tables.append(("Conversations against their targets (follow-ups >= 0.8x first turns, repeats < 0.10)",
+                       target_table(dialogues)))  # fmt: skip
+    return tables
 
 
 def read_batch(handle: Any) -> list[tuple[Any, str]]:

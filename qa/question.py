@@ -90,7 +90,7 @@ REFERS_BACK = re.compile(
     r"|another|other|else|same|similar|instead|too|either)\b",
     re.IGNORECASE,
 )
-GOES_BACK = re.compile(r"^(?:and )?(?:(?:going|coming|getting) back to|back to|returning to|about)\b", re.IGNORECASE)
+GOES_BACK = re.compile(r"^(?:and )?(?:(?:going|coming|getting) back to|back to|returning to)\b", re.IGNORECASE)
 # A question about the earlier answer itself wants the same evidence ("which article says that?", "are you sure?").
 ABOUT_ANSWER = re.compile(
     r"\b(?:which|what) (?:article|source|report|outlet)s? (?:says?|said|reports?|reported)\b|\bare you sure\b"
@@ -124,11 +124,6 @@ class FollowUp:
     exchanges: tuple[Exchange, ...]  # the conversation so far, oldest first
     asks_new: bool  # it asks for something earlier answers did not give: prefer evidence they did not quote
 
-    @property
-    def cited(self) -> tuple[tuple[str, int, int], ...]:
-        """Every span an earlier answer cited, as far as the history tells."""
-        return tuple(span for exchange in self.exchanges for span in exchange.cited)
-
 
 def resolve_follow_up(question: str, history: History | None) -> FollowUp:
     """`question` with what it refers to carried over from the conversation, without a language model.
@@ -148,15 +143,15 @@ def resolve_follow_up(question: str, history: History | None) -> FollowUp:
             topics.append(exchange.question)
         carried.append(answer_entities(exchange.answer)[:CARRIED_NAMES])
     refers = bool(exchanges) and refers_back(question)
-    context = ""
+    context, standalone = "", question
     if refers:
         source = antecedent(question, exchanges)
         context = _distinct(question, [topics[source], *carried[source]])
-    previous = exchanges[-1].question if exchanges else ""
+        standalone = f"{exchanges[source].question} {question}"
     return FollowUp(
         question=question,
         query=f"{question} {context}" if context else question,
-        standalone=f"{previous} {question}" if refers and previous else question,
+        standalone=standalone,
         context=context,
         exchanges=exchanges,
         # subtle: going back to an earlier topic ("back to the call: ...") may well want what was quoted then

@@ -20,7 +20,7 @@ from qa.evaluation.metrics import ORIGINS, Record
 from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
 from qa.evaluation.questions import QUESTION_TYPES
 from qa.evaluation.runs import Run, with_all
-from qa.evaluation.turns import ConversationRun, turn_failure_table, turn_table
+from qa.evaluation.turns import ConversationRun, target_table, turn_failure_table, turn_table
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,7 @@ def _sections(run: Run, conversations: ConversationRun | None = None) -> list[tu
             (f"Conversations per turn, {split} split", turn_table(conversations, split))
             for split in with_all(conversations.splits)
         ]
+        sections.append(("Conversations against their targets", target_table(conversations)))
         sections += [
             (f"Conversation turns failed or repeating: {name}", turn_failure_table(conversations, name))
             for name in conversations.summaries

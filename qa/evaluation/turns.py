@@ -241,6 +241,19 @@ def turn_table(run: ConversationRun, split: str) -> tuple[list[str], list[list[s
     return headers, rows
 
 
+def target_table(run: ConversationRun) -> tuple[list[str], list[list[str]]]:
+    """Per configuration and split: follow-up vs first-turn accuracy and repeated citations against their targets."""
+    headers = ["configuration", "split", "follow-up / first-turn accuracy", "repeated cites", "targets met"]
+    rows = []
+    for name, by_split in run.summaries.items():
+        for split, groups in by_split.items():
+            ratio = groups["ratio"]["follow_up_vs_first"]
+            repeated = groups.get("follow-ups", {}).get("repeated_citations")
+            met = ratio is not None and ratio >= FOLLOW_UP_TARGET and (repeated or 0.0) < REPEAT_TARGET
+            rows.append([name, split, _cell(ratio, "{:.2f}"), _cell(repeated, "{:.2f}"), "yes" if met else "no"])
+    return headers, rows
+
+
 def _cell(value: Any, form: str) -> str:
     return "–" if value is None else form.format(value)
 
