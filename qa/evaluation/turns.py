@@ -78,7 +78,7 @@ def evaluate_conversations(
                 answerer: ConversationAnswerer = harness.answerer(configuration, conversation.corpus_dir)  # type: ignore[assignment]
             except QAError as exc:
                 run.skipped[configuration.name] = str(exc)
-                harness._tick(len(conversation.turns))
+                harness.tick(len(conversation.turns))
                 continue
             turns += answer_conversation(answerer, conversation, configuration, harness)
         if turns:
@@ -103,20 +103,15 @@ def answer_conversation(
     for position, (question, kind) in enumerate(zip(conversation.turns, conversation.kinds, strict=True), start=1):
         answer, latency, error = _answer(answerer, question, history, engine)
         record = score(
-            question,
-            answer,
-            answer.passages,
-            answerer.documents,
-            configuration=configuration.name,
-            latency_ms=latency,
-            ttft_ms=None,
-        )
-        record = dataclasses.replace(record, error=error)
+            question, answer, answer.passages, answerer.documents, configuration=configuration.name,
+            latency_ms=latency, ttft_ms=None,
+        )  # fmt: skip
         new = (
             position > 1
             and bool(question.evidence)
             and not any(_same(g, e) for g in question.evidence for e in earlier_gold)
         )
+        hit = any(cites(c, g) for c in answer.citations for g in question.evidence)
         records.append(
             TurnRecord(
                 conversation.id,
@@ -124,24 +119,19 @@ def answer_conversation(
                 kind,
                 new,
                 new and repeats_citations(answer, question, earlier_cited),
-                any(cites(c, g) for c in answer.citations for g in question.evidence)
-                if question.type in ANSWERABLE_TYPES
-                else None,
-                record,
+                hit if question.type in ANSWERABLE_TYPES else None,
+                dataclasses.replace(record, error=error),
             )
         )
+        cited = [dataclasses.asdict(c) for c in answer.citations]
         history += [
             {"role": "user", "content": question.question},
-            {
-                "role": "assistant",
-                "content": answer.text,
-                "citations": [dataclasses.asdict(c) for c in answer.citations],
-            },
+            {"role": "assistant", "content": answer.text, "citations": cited},
         ]
         earlier_gold += question.evidence
         earlier_cited += answer.citations
         if harness is not None:
-            harness._tick()
+            harness.tick()
     return records
 
 
