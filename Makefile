@@ -15,11 +15,11 @@ $(BIN)/python:
 # torch first, pinned: this machine's wheel store has the CPU build of 2.13.0; any other torch is a CUDA download.
 $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[ui,llm,eval]'
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval,mcp,pg]'
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-install
-	$(BIN)/pip install --quiet -e '.[ui,llm,eval,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,llm,eval,mcp,pg,dev]'
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	touch $@
 

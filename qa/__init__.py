@@ -24,14 +24,21 @@ from qa.errors import (
     EvalSetError,
     IndexMismatch,
     InvalidQuestion,
+    LLMError,
     MissingDependency,
     QAError,
 )
 from qa.evidence import Evidence
+from qa.pgserver import LocalPostgres, start_postgres
+from qa.prepare import Prepared
+from qa.question import echo_question
 from qa.ranker import DEFAULT_PATH as DEFAULT_RANKER
 from qa.ranker import LinearModel, Ranker
 from qa.retrieve import HybridRetriever
-from qa.store import Index, build_index, vector_index
+from qa.store import Index, Store, build_index, vector_index
+from qa.store_pg import PgStore
+from qa.store_pg_build import write_pg_index
+from qa.stores import build_store, load_store
 from qa.text import MARKER, shorten
 from qa.types import (
     Answer,
@@ -72,26 +79,36 @@ __all__ = [
     "Index",
     "IndexMismatch",
     "InvalidQuestion",
+    "LLMError",
     "LinearModel",
+    "LocalPostgres",
     "MARKER",
     "MissingDependency",
     "Passage",
+    "PgStore",
+    "Prepared",
     "Progress",
     "QAError",
     "Ranker",
     "SentenceCheck",
     "SentenceEmbedder",
     "Settings",
+    "Store",
     "answer_record",
     "ask",
     "build_index",
+    "build_store",
     "count_tokens",
+    "echo_question",
     "final_answer",
     "is_valid_citation",
     "load_corpus",
+    "load_store",
     "make_document",
     "require",
     "resolve_embed_model",
     "shorten",
+    "start_postgres",
     "vector_index",
+    "write_pg_index",
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
 
@@ -20,6 +22,7 @@ from qa.errors import (
     CorpusError,
     IndexNotFound,
     IndexProblem,
+    IndexUnavailable,
     InvalidQuestion,
     LLMError,
     MissingDependency,
@@ -27,25 +30,53 @@ from qa.errors import (
     QAError,
 )
 from qa.evidence import Evidence, EvidencePicker
-from qa.question import FollowUp, History, clean_question, resolve_follow_up, smalltalk_reply, standalone_question
+from qa.integrity import check_database_owner, check_owner
+from qa.question import (
+    FollowUp,
+    History,
+    clean_history,
+    clean_question,
+    resolve_follow_up,
+    smalltalk_reply,
+    standalone_question,
+)
 from qa.retrieve import HybridRetriever
-from qa.store import Index, build_index, load_index, stale_sources
+from qa.store import Store, stale_sources
+from qa.stores import build_store, load_store, newer_store
 from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
+MAX_K = 100  # passages one question may ask for
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One corpus snapshot and the stages reading it: a question is answered by one Pipeline from start to end."""
+
+    index: Store
+    retriever: HybridRetriever
+    picker: EvidencePicker
+
+    @classmethod
+    def over(cls, index: Store, embedder: Embeddings, settings: Settings) -> Pipeline:
+        retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
+        return cls(index, retriever, EvidencePicker(index, settings))
+
 
 class Assistant:
-    """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading)."""
+    """Answers questions about one indexed corpus. Load once, ask many times (thread-safe for reading).
+
+    On a PostgreSQL store it moves to a corpus re-indexed by another process at the next question.
+    """
 
     def __init__(
-        self, settings: Settings, index: Index, embedder: Embeddings, engines: dict[str, Engine] | None = None
+        self, settings: Settings, index: Store, embedder: Embeddings, engines: dict[str, Engine] | None = None
     ) -> None:
         self.settings = settings
-        self.index = index
         self.embedder = embedder
-        self.retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
-        self.picker = EvidencePicker(index, settings)
+        self.pipeline = Pipeline.over(index, embedder, settings)
+        self._reloading = threading.Lock()
         self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine()}
         self.engines.update(engines or {})
 
@@ -58,13 +89,35 @@ class Assistant:
         `embedder` replaces the configured sentence-transformers model (any LangChain `Embeddings`).
         """
         settings = settings or Settings()
+        check_owner(settings)  # before loading any model: a wrong folder fails at once
         embedder = embedder or SentenceEmbedder(settings.embed_model)
         index = open_index(settings, embedder=embedder, progress=progress)
         return cls(settings, index, embedder, llm_engines(settings, embedder))
 
     @property
-    def documents(self) -> dict[str, Document]:
-        return self.index.documents
+    def index(self) -> Store:
+        return self.pipeline.index
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self.pipeline.retriever
+
+    @property
+    def picker(self) -> EvidencePicker:
+        return self.pipeline.picker
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        return self.pipeline.index.documents
+
+    def current(self) -> Pipeline:
+        """The pipeline over the store's latest corpus (re-read when another process re-indexed it)."""
+        with self._reloading:
+            newer = newer_store(self.pipeline.index)
+            if newer is not None:
+                logger.info("The index at %s was rebuilt: answering from the new corpus.", newer.location)
+                self.pipeline = Pipeline.over(newer, self.embedder, self.settings)
+            return self.pipeline
 
     def engine_names(self) -> list[str]:
         return sorted(self.engines)
@@ -72,14 +125,16 @@ class Assistant:
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
-        return self.retriever.passages(self.retriever.retrieve(query, k=k))
+        retriever = self.current().retriever
+        return retriever.passages(retriever.retrieve(query, k=check_k(k)))
 
     def candidates(self, question: str, *, limit: int | None = None) -> list[Evidence]:
         """Every evidence sentence considered for `question` (up to `limit`), most likely to answer first, with
         the features the ranker read: what `qa fit` learns from and what the evaluation inspects."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
-        retrieval = self.retriever.retrieve(query)
-        return self.picker.pick(query, retrieval, limit=limit or self.settings.evidence_candidates)
+        pipeline = self.current()
+        retrieval = pipeline.retriever.retrieve(query)
+        return pipeline.picker.pick(query, retrieval, limit=limit or self.settings.evidence_candidates)
 
     def ask(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
@@ -93,34 +148,37 @@ class Assistant:
         """Yield text pieces as the engine writes them, then the final, verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
-        if k is not None and not 1 <= k <= 100:
-            raise InvalidQuestion(f"k={k} passages is out of range: ask for 1 to 100.")
-        if history is not None and not all(isinstance(turn, Mapping) for turn in history):
-            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
-        reply = smalltalk_reply(cleaned, documents=len(self.documents))
+        k = check_k(k)
+        if history is not None:
+            history = clean_history(
+                history, max_turns=self.settings.max_history_turns, max_chars=self.settings.max_question_chars
+            )
+        pipeline = self.current()
+        documents = pipeline.index.documents
+        reply = smalltalk_reply(cleaned, documents=len(documents))
         if reply is not None:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
         follow_up = self._standalone(cleaned, history, chosen)
         query = follow_up.query
-        retrieval = self.retriever.retrieve(query, k=k)
+        retrieval = pipeline.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
-        evidence = self.picker.pick(
+        evidence = pipeline.picker.pick(
             query,
             retrieval,
             limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates),
             follow_up=follow_up,
         )
-        selected = self.picker.select(
+        selected = pipeline.picker.select(
             query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
         )
         request = Request(
             follow_up.standalone,
             evidence,
-            self.picker.judge(query, evidence),
-            tuple(self.retriever.passages(retrieval)),
-            self.documents,
+            pipeline.picker.judge(query, evidence),
+            tuple(pipeline.retriever.passages(retrieval)),
+            documents,
             selected,
         )
         picked = time.perf_counter()
@@ -146,7 +204,7 @@ class Assistant:
             "answer_ms": elapsed_ms(picked),
             "total_ms": elapsed_ms(started),
         }
-        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), self.documents)
+        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), documents)
 
     def _standalone(self, question: str, history: History | None, engine: Engine) -> FollowUp:
         """The question read in its conversation (settings.follow_ups): names, dates and quotes carried over from
@@ -174,6 +232,15 @@ class Assistant:
         return self.engines[name]
 
 
+def check_k(k: object) -> int | None:
+    """`k` passages as asked (None: the configured default); refuse anything but a whole number from 1 to 100."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidQuestion(f"k={k!r} passages is out of range: ask for a whole number from 1 to {MAX_K}.")
+    return k
+
+
 def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
     """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
     if settings.engine == "extractive":
@@ -187,25 +254,35 @@ def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
         return {}
 
 
-def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Index:
-    """The index at settings.index_dir, (re)built from settings.corpus_dir when missing, stale or mismatched."""
+def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Store:
+    """The index in settings.store, (re)built from settings.corpus_dir when missing, stale or mismatched.
+
+    An index built from another corpus folder is refused (IndexMismatch), never rebuilt in place. A database is
+    only ever built when it holds no index: it may serve other workers, so another model or chunking
+    (IndexMismatch) or tables edited by hand (IndexCorrupt) are errors for a person to resolve.
+    """
+    check_owner(settings)
     try:
-        index = load_index(settings.index_dir, settings)
+        index = load_store(settings)
     except IndexProblem as problem:
-        if not settings.corpus_dir.is_dir():
+        if not settings.corpus_dir.is_dir() or isinstance(problem, IndexUnavailable):
+            raise
+        if settings.uses_postgres and not isinstance(problem, IndexNotFound):
             raise
         if isinstance(problem, IndexNotFound):
-            logger.warning("No index at %s yet: building it from %s.", settings.index_dir, settings.corpus_dir)
+            logger.warning("No index at %s yet: building it from %s.", settings.store_location, settings.corpus_dir)
         else:
             logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
-        return build_index(settings, embedder=embedder, progress=progress)
+        return build_store(settings, embedder=embedder, progress=progress)
+    if settings.uses_postgres:
+        check_database_owner(index.manifest, settings)
     try:
-        documents = load_corpus(settings.corpus_dir)
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
     except CorpusError:
         logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
         return index
     changed = stale_sources(index, documents)
     if changed:
         logger.warning("Index is stale (%d changed: %s); updating it.", len(changed), ", ".join(changed[:5]))
-        return build_index(settings, documents=documents, embedder=embedder, progress=progress)
+        return build_store(settings, documents=documents, embedder=embedder, progress=progress)
     return index

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qa.errors import QAError
 
@@ -17,12 +18,14 @@ DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 ENGINES = ("extractive", "llm", "auto")
 RETRIEVALS = ("hybrid", "dense", "lexical")
 FOLLOW_UPS = ("context", "llm", "join")
+PG_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     corpus_dir: Path = Path("seeds")
-    index_dir: Path = Path("index/default")
+    index_dir: Path = Path("index/default")  # the FAISS store's folder
+    store: str = "faiss"  # "faiss" (files in index_dir) or a PostgreSQL URL: postgresql://user:password@host:port/db
     embed_model: str = DEFAULT_EMBED_MODEL
     # Chunking (cl100k tokens). MiniLM reads at most 256 word pieces, so chunks stay below that.
     chunk_tokens: int = 160
@@ -41,29 +44,34 @@ class Settings:
     abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
     quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
-    llm_evidence: int = 6  # numbered sentences the LLM sees (prompt length dominates its latency)
+    llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
+    # length dominates its latency on 2 cores)
     # Answering
     engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
     max_question_chars: int = 2000
     # How a follow-up is read: "context" carries the conversation's names, dates and quotes (no model); "llm" lets
     # the llm engine rewrite it as a standalone question (else "context"); "join" prefixes the previous question.
     follow_ups: str = "context"
+    max_history_turns: int = 8  # earlier messages a follow-up may use; older ones are dropped
     # Local LLM (llama.cpp) or an OpenAI-compatible server
     llm_model: str = DEFAULT_LLM_MODEL  # model name, or a path to any GGUF file
     llm_model_dir: Path = Path.home() / ".cache" / "qa" / "models"
     llm_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 for Ollama
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     llm_threads: int = 2
     llm_context: int = 2048
     llm_max_tokens: int = 160
     llm_timeout_s: float = 60.0
     llm_temperature: float = 0.0
     llm_seed: int = 0
-    # Web page
+    # Web page and its HTTP API (OpenAI-compatible endpoints on the same port)
     host: str = "127.0.0.1"
     port: int = 7860
+    api_key: str | None = field(default=None, repr=False)  # QA_API_KEY: bearer key of the API (and page login)
+    max_request_bytes: int = 1_048_576  # larger request bodies are refused (413) before they are parsed
 
     def __post_init__(self) -> None:
+        self._coerce_paths()
         if self.chunk_tokens < 16:
             raise QAError(f"chunk_tokens={self.chunk_tokens} is too small: use 16 or more (default 160).")
         if not 0 <= self.overlap_tokens < self.chunk_tokens:
@@ -76,8 +84,45 @@ class Settings:
             raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
         if self.follow_ups not in FOLLOW_UPS:
             raise QAError(f"follow_ups={self.follow_ups!r} is unknown: choose one of {', '.join(FOLLOW_UPS)}.")
+        if self.max_request_bytes < 1024:
+            raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
+        if self.store != "faiss" and not self.store.startswith(PG_SCHEMES):
+            raise QAError(
+                f"store={redact(self.store)!r} is unknown: use faiss or a PostgreSQL URL "
+                "(postgresql://user:password@host:port/database)."
+            )
+
+    def record(self) -> dict[str, Any]:
+        """Every field as JSON-ready values, safe to write in a report: the store URL without its password, keys
+        masked."""
+        values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        values["store"] = redact(self.store)
+        values["llm_api_key"] = "***" if self.llm_api_key else None
+        values["api_key"] = "***" if self.api_key else None
+        return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.store != "faiss"
+
+    @property
+    def store_location(self) -> str:
+        """Where the index lives, safe to print: the FAISS folder, or the database URL without its password."""
+        return redact(self.store) if self.uses_postgres else str(self.index_dir)
+
+    def _coerce_paths(self) -> None:
+        """Accept `str` (and any os.PathLike) for the path fields, as `Settings(corpus_dir="seeds")` reads."""
+        for spec in fields(self):
+            if not isinstance(spec.default, Path):
+                continue
+            value = getattr(self, spec.name)
+            if isinstance(value, Path):
+                continue
+            if not isinstance(value, (str, os.PathLike)):
+                raise QAError(f"{spec.name}={value!r} must be a path (str or pathlib.Path).")
+            object.__setattr__(self, spec.name, Path(value).expanduser())  # frozen: set once, while validating
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""
@@ -94,6 +139,17 @@ class Settings:
             values[spec.name] = _convert(spec.name, raw, spec.default, str(spec.type))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
+
+
+def redact(url: str) -> str:
+    """`url` without a password (in the user part or as a `password=` parameter), for messages and logs."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _convert(name: str, raw: str, default: Any, annotation: str) -> Any:

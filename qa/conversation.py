@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from qa.question import ARTICLE_PREFIX, FollowUp
-from qa.store import Index
+from qa.store import Store
 from qa.text import MARKER
 
 # Set by hand on the dev conversations of eval/conversations.jsonl (`qa eval --conversations-only --split dev`).
@@ -33,7 +33,7 @@ AnswersNew = Callable[[int, list[str]], bool]
 class QuoteFinder:
     """Maps what earlier answers cited or quoted back to the index's sentence ids."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Store) -> None:
         self.index = index
         self._starts: dict[str, tuple[list[int], list[int]]] | None = None  # source -> (starts, ids), by start
         self._texts: dict[str, list[int]] | None = None  # normalised sentence text -> ids

@@ -10,19 +10,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from qa.errors import CorpusError, EmptyCorpus
+from qa.text import SURROGATE
 from qa.types import Document
 
 logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md"}
 JSONL_SUFFIXES = {".jsonl"}
-MAX_FILE_BYTES = 50_000_000
+MAX_FILE_BYTES = 50_000_000  # a JSONL file may hold many articles
+# One article is at most this long (about 1,000 long news articles): above it, splitting sentences (6-8 s of CPU
+# per MB) and embedding (about 2 minutes per MB on 2 cores) would run for long, so it is skipped with the reason.
+MAX_ARTICLE_CHARS = 5_000_000
+INDEX_RECORDS = ("documents.jsonl", "sentences.jsonl", "chunks.jsonl")
 
 # Lines that are site furniture, not article content. Matched against a whole stripped line.
 BOILERPLATE_LINE = re.compile(
@@ -37,14 +43,21 @@ BOILERPLATE_LINE = re.compile(
 LINE = re.compile(r"[^\n]*(?:\n|$)")
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Read every article under `corpus_dir`; unreadable files are skipped with a warning naming them."""
+def load_corpus(corpus_dir: Path, *, skip: Iterable[Path] = ()) -> list[Document]:
+    """Read every article under `corpus_dir`; unreadable files are skipped with a warning naming them.
+
+    Hidden folders, the folders in `skip` (the index being built) and any folder holding an index are left out;
+    symbolic links that lead outside `corpus_dir` are not followed. Source names are unique: a JSONL record whose
+    name is taken (a repeated id, or the name of a file) gets another one, with a warning.
+    """
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"Corpus folder {corpus_dir} does not exist or is not a folder: "
             "pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of .txt, .md or .jsonl articles."
         )
-    documents = [doc for path in sorted(corpus_dir.rglob("*")) for doc in _read_path(path, corpus_dir)]
+    paths = sorted(_article_paths(corpus_dir, {folder.resolve() for folder in skip}))
+    taken = {p.as_posix() for p in paths if p.suffix.lower() in TEXT_SUFFIXES}  # files keep their own names
+    documents = [doc for path in paths for doc in _read_path(corpus_dir / path, path.as_posix(), taken)]
     if not documents:
         raise EmptyCorpus(
             f"Corpus folder {corpus_dir} holds no readable article (.txt, .md or .jsonl with UTF-8 text): "
@@ -64,20 +77,80 @@ def make_document(source: str, text: str, title: str | None = None) -> Document:
     )
 
 
-def _read_path(path: Path, root: Path) -> Iterator[Document]:
-    suffix = path.suffix.lower()
-    if not path.is_file() or path.name.startswith(".") or suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+def is_index_folder(folder: Path) -> bool:
+    """Whether `folder` holds an index written by qa.store (its records are JSONL and would read as articles)."""
+    return (folder / "manifest.json").is_file() and any((folder / name).is_file() for name in INDEX_RECORDS)
+
+
+def _article_paths(root: Path, skip: set[Path]) -> Iterator[Path]:
+    """Paths (relative to `root`) of candidate article files, without following links out of `root`."""
+    real_root = root.resolve()
+    for folder, subfolders, files in os.walk(root):
+        here = Path(folder)
+        kept = []
+        for name in sorted(subfolders):
+            path = here / name
+            if name.startswith(".") or path.resolve() in skip:
+                continue
+            if path.is_symlink():
+                _warn_link(path, root, real_root)
+            elif is_index_folder(path):
+                logger.info("Skipping folder %s: it holds an index, not articles.", path.relative_to(root))
+            else:
+                kept.append(name)
+        subfolders[:] = kept  # os.walk descends only into these
+        for name in files:
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in TEXT_SUFFIXES | JSONL_SUFFIXES:
+                continue
+            if SURROGATE.search(str(path)):  # its name would be the source name, and must be printable text
+                shown = SURROGATE.sub("\ufffd", str(path.relative_to(root)))
+                logger.warning("Skipping %s: its name is not valid UTF-8; rename the file to include it.", shown)
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                _warn_link(path, root, real_root)
+                continue
+            yield path.relative_to(root)
+
+
+def _warn_link(path: Path, root: Path, real_root: Path) -> None:
+    target = path.resolve()
+    if target.is_relative_to(real_root):  # a folder linked from inside: its files are read where they are
+        logger.info("Not following %s: a link to %s inside the corpus.", path.relative_to(root), target)
         return
-    source = path.relative_to(root).as_posix()
+    logger.warning(
+        "Not following %s: it is a link to %s, outside the corpus folder %s; copy the file in to index it.",
+        path.relative_to(root),
+        target,
+        root,
+    )
+
+
+def _read_path(path: Path, source: str, taken: set[str]) -> Iterator[Document]:
+    if not path.is_file():
+        return
     text = _read_text(path, source)
     if text is None:
         return
-    if suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(text, source)
-    elif text.strip():
-        yield make_document(source, text)
-    else:
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        yield from _read_jsonl(text, source, taken)
+    elif not text.strip():
         logger.warning("Skipping %s: the file is empty.", source)
+    elif _fits(text, source):
+        yield make_document(source, text)
+
+
+def _fits(text: str, where: str) -> bool:
+    if len(text) <= MAX_ARTICLE_CHARS:
+        return True
+    logger.warning(
+        "Skipping %s: %s characters is longer than %s characters (splitting and embedding it would take many "
+        "minutes); split it into several articles.",
+        where,
+        f"{len(text):,}",
+        f"{MAX_ARTICLE_CHARS:,}",
+    )
+    return False
 
 
 def _read_text(path: Path, source: str) -> str | None:
@@ -100,8 +173,7 @@ def _read_text(path: Path, source: str) -> str | None:
         return None
 
 
-def _read_jsonl(text: str, source: str) -> Iterator[Document]:
-    seen: set[str] = set()
+def _read_jsonl(text: str, source: str, taken: set[str]) -> Iterator[Document]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -111,16 +183,33 @@ def _read_jsonl(text: str, source: str) -> Iterator[Document]:
             logger.warning("Skipping %s line %d: not valid JSON (%s).", source, number, exc.msg)
             continue
         body = record.get("text") if isinstance(record, dict) else None
+        where = f"{source} line {number}"
         if not isinstance(body, str) or not body.strip():
-            logger.warning('Skipping %s line %d: no non-empty "text" field.', source, number)
+            logger.warning('Skipping %s: no non-empty "text" field.', where)
             continue
-        key = str(record.get("id") or record.get("url") or number)
-        if key in seen:  # every article needs its own source name: offsets are looked up by it
-            logger.warning("%s line %d repeats the id %r; indexing it as %r.", source, number, key, f"{key}@{number}")
-            key = f"{key}@{number}"
-        seen.add(key)
+        if SURROGATE.search(body):
+            logger.warning("Skipping %s: its text is not valid Unicode (a lone surrogate such as \\ud800).", where)
+            continue
+        if not _fits(body, where):
+            continue
+        key = SURROGATE.sub("\ufffd", str(record.get("id") or record.get("url") or number))
+        name = _unique_name(f"{source}#{key}", number, taken)
+        if name != f"{source}#{key}":  # every article needs its own source name: offsets are looked up by it
+            logger.warning("%s: the source name %r is taken (a repeated id?); indexing it as %r.", where, key, name)
+        taken.add(name)
         title = record.get("title") if isinstance(record.get("title"), str) else None
-        yield make_document(f"{source}#{key}", body, title)
+        yield make_document(name, body, SURROGATE.sub("\ufffd", title) if title else None)
+
+
+def _unique_name(name: str, number: int, taken: set[str]) -> str:
+    """`name`, or `name@<line>` (then `name@<line>.2`, ...) when taken: unique whatever the ids look like."""
+    if name not in taken:
+        return name
+    candidate, extra = f"{name}@{number}", 1
+    while candidate in taken:
+        extra += 1
+        candidate = f"{name}@{number}.{extra}"
+    return candidate
 
 
 def _first_line(text: str) -> str:
@@ -155,16 +244,19 @@ def find_boilerplate(text: str) -> list[tuple[int, int, str]]:
 
 
 def _trailing_listing(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
-    """A run of three or more short non-sentence lines closing the document (book lists, site footers)."""
+    """A run of three or more short non-sentence lines closing the document (book lists, site footers), after
+    some prose: a document of short lines only is the article itself, not its listing."""
     tail: list[tuple[int, int]] = []
+    after_prose = False
     for start, end in reversed(lines):
         stripped = text[start:end].strip()
         if not stripped:
             continue
         if _is_prose(stripped):
+            after_prose = True
             break
         tail.append((start, end))
-    if len(tail) < 3:
+    if len(tail) < 3 or not after_prose:
         return []
     return [(start, end, "trailing listing") for start, end in tail]
 

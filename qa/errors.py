@@ -7,7 +7,8 @@ QAError
 ├── IndexProblem         base of index problems
 │   ├── IndexNotFound    no index at the path
 │   ├── IndexMismatch    built with other settings, or stale
-│   └── IndexCorrupt     files unreadable or inconsistent
+│   ├── IndexCorrupt     files or tables unreadable or inconsistent
+│   └── IndexUnavailable the database cannot be reached or refuses us (down, password, missing pgvector)
 ├── MissingDependency    an optional package is not installed
 ├── ModelError           a model file is missing, truncated or has the wrong hash
 ├── EvalSetError         the evaluation question set or thresholds file is malformed
@@ -46,6 +47,10 @@ class IndexMismatch(IndexProblem):
 
 
 class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IndexUnavailable(IndexProblem):
     pass
 
 

@@ -11,6 +11,7 @@ Both live in `qa/ranker.json` (`qa fit` refits them); see `qa.ranker`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 from collections import Counter
@@ -24,7 +25,7 @@ from qa.conversation import OWN_COVERAGE, AnswersNew, QuoteFinder, same_stem
 from qa.question import FollowUp
 from qa.ranker import Ranker, logit
 from qa.retrieve import Retrieval
-from qa.store import Index, search_one
+from qa.store import Store
 from qa.text import (
     ASKS_DATE,
     ASKS_NUMBER,
@@ -33,8 +34,10 @@ from qa.text import (
     ASKS_YEAR,
     DIGIT,
     FULL_NAME,
+    INSTRUCTION,
     MONTH,
     QUESTION_WORDS,
+    WORD,
     YEAR,
     capitalised_words,
     has_quantity,
@@ -43,6 +46,8 @@ from qa.text import (
     terms,
     tokenize,
 )
+
+logger = logging.getLogger(__name__)
 
 # Credit for a question term found only elsewhere in the sentence's article (its title included).
 ARTICLE_CREDIT = 0.5
@@ -65,12 +70,12 @@ SENTENCE_FEATURES = (
 )
 QUESTION_FEATURES = (
     "logit1",
-    "logit2",
     "dense_max",
     "coverage_top",
     "coverage_joint",
     "focus_top",
     "unknown_terms",
+    "unknown_names",
     "type_missing_top",
 )
 FOCUS = 2  # the question's rarest terms that an answering sentence usually holds
@@ -103,7 +108,7 @@ class Verdict:
 class EvidencePicker:
     """Ranks the sentences of retrieved chunks (plus the nearest sentences overall) for a question."""
 
-    def __init__(self, index: Index, settings: Settings, ranker: Ranker | None = None) -> None:
+    def __init__(self, index: Store, settings: Settings, ranker: Ranker | None = None) -> None:
         self.index = index
         self.settings = settings
         self.ranker = ranker or Ranker.load(settings.ranker_path, SENTENCE_FEATURES, QUESTION_FEATURES)
@@ -119,7 +124,8 @@ class EvidencePicker:
         self.idf = {t: math.log(1 + total / n) for t, n in frequency.items()}
         self.unknown_idf = math.log(1 + total)  # a term the corpus never uses weighs as much as the rarest
         self.bm25 = bm25s.BM25()
-        if tokens:
+        self.has_bm25 = any(tokens)  # bm25s divides by the mean length: a corpus of stop words only has none
+        if self.has_bm25:
             self.bm25.index(tokens, show_progress=False)
         self.quotes = QuoteFinder(index)
 
@@ -215,6 +221,9 @@ class EvidencePicker:
         """Whether `evidence` answers `question`: P(answerable) from the decision model against its threshold."""
         if not evidence:
             return Verdict(False, "no citable sentence was retrieved", 0.0)
+        strangers = self.unknown_full_names(question)
+        if strangers:
+            return Verdict(False, f"the question asks about {', '.join(strangers)}, whom no article mentions", 0.0)
         row = self.question_features(question, evidence)
         probability = float(self.ranker.answerable.probabilities([row])[0])
         threshold = self.threshold
@@ -245,12 +254,12 @@ class EvidencePicker:
         found = any(self._holds_type(asked, e.text) for e in top) if any(asked) else False
         return {
             "logit1": logit(evidence[0].score),
-            "logit2": logit(evidence[1].score) if len(evidence) > 1 else logit(0.0),
             "dense_max": max(e.dense for e in evidence),
             "coverage_top": evidence[0].coverage,
             "coverage_joint": joint,
             "focus_top": evidence[0].features.get("focus", 0.0),
             "unknown_terms": unknown,
+            "unknown_names": self.unknown_names(question),
             "type_missing_top": float(any(asked) and not found),
         }
 
@@ -258,6 +267,24 @@ class EvidencePicker:
         """The question's rarest terms (at most FOCUS of them, among those the corpus knows): what it is about."""
         known = sorted((t for t in wanted if t in self.idf), key=lambda t: (-self.idf[t], t))
         return set(known[:FOCUS])
+
+    def unknown_full_names(self, question: str) -> list[str]:
+        """The full names of the question ("Vladimir Putin") when no article mentions any of them, else [].
+
+        The one rule outside the fitted decision: a paraphrase changes a question's words, not the names it asks
+        about, so a question naming only people or things the corpus never mentions cannot be answered from it.
+        The dev set holds too few such questions for the model to learn how decisive that is. A question that also
+        names someone the corpus knows (a false premise: "Brookings analyst Derek Grossman") is left to the model.
+        """
+        names = [match.group(0) for match in FULL_NAME.finditer(question, 1)]
+        known = [name for name in names if any(stem(w) in self.idf for w in WORD.findall(name) if len(w) > 1)]
+        return [] if known or not names else names
+
+    def unknown_names(self, question: str) -> float:
+        """Share of the names the question uses ("Vladimir Putin", "France") that no article mentions: a paraphrase
+        changes the words of a question, not the names it asks about."""
+        names = {stem(w) for name in capitalised_words(question) for w in WORD.findall(name) if len(w) > 1}
+        return sum(name not in self.idf for name in names) / len(names) if names else 0.0
 
     def coverage(self, wanted: set[str], found: set[str], context: set[str] = frozenset()) -> float:  # type: ignore[assignment]
         """IDF-weighted share of the question's terms present in `found` (partial credit for those in `context`)."""
@@ -300,8 +327,8 @@ class EvidencePicker:
         asked = self.asks_for(question)
         focus = self.focus_terms(wanted)
         ids = sorted(set(candidates) | {n for i in candidates for n in self._neighbours(i)})
-        vectors = {i: index.sentence_vectors.reconstruct(i) for i in ids}
-        dense = {i: float(vectors[i] @ retrieval.query_vector) for i in ids}
+        vectors = index.vectors("sentences", ids)  # one call: on PostgreSQL, one query for all of them
+        dense = {i: float(vector @ retrieval.query_vector) for i, vector in zip(ids, vectors, strict=True)}
         lexical = self._bm25(question)
         chunk_rank: dict[int, int] = {}
         for rank, hit in enumerate(retrieval.hits):
@@ -343,7 +370,7 @@ class EvidencePicker:
 
     def _bm25(self, question: str) -> np.ndarray | None:
         """BM25 of every sentence for the question (None when no question word is in the corpus)."""
-        tokens = [t for t in tokenize([question])[0] if t in self.bm25.vocab_dict] if self.index.sentences else []
+        tokens = [t for t in tokenize([question])[0] if t in self.bm25.vocab_dict] if self.has_bm25 else []
         if not tokens:
             return None
         scores: np.ndarray = self.bm25.get_scores(tokens)
@@ -359,10 +386,22 @@ class EvidencePicker:
             if 0 <= n < len(sentences) and sentences[n].source == source and sentences[n].kind == "sentence"
         ]
 
+    def _citable(self, sentence_id: int) -> bool:
+        """A sentence that may be evidence: not a heading, not text addressed to an assistant (an injection)."""
+        if self.index.sentences[sentence_id].kind != "sentence":
+            return False
+        if INSTRUCTION.search(self.index.text(self.index.sentences[sentence_id])):
+            logger.warning(
+                "Ignoring a sentence of %s addressed to an assistant (it tries to steer the answer)",
+                self.index.sentences[sentence_id].source,
+            )
+            return False
+        return True
+
     def _candidates(self, retrieval: Retrieval) -> list[int]:
         ids: dict[int, None] = {}
         for hit in retrieval.hits:
             ids.update(dict.fromkeys(self.index.chunks[hit.chunk_id].sentence_ids))
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
-        ids.update(dict.fromkeys(search_one(self.index.sentence_vectors, retrieval.query_vector, count)))
-        return [i for i in ids if self.index.sentences[i].kind == "sentence"]
+        ids.update(dict.fromkeys(self.index.search("sentences", retrieval.query_vector, count)))
+        return [i for i in ids if self._citable(i)]

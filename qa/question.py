@@ -15,11 +15,14 @@ from qa.text import (
     FULL_NAME,
     MARKER,
     QUESTION_WORDS,
+    SURROGATE,
     YEAR,
     capitalised_words,
+    shorten,
     terms,
 )
 
+ECHO_CHARS = 200  # a refused question is shown back at most this long
 # [{"role": "user" | "assistant", "content": "..."}], oldest first. An assistant turn may also carry the
 # "citations" of its answer ([{"source", "start", "end", ...}], as in `qa ask --json`): what it quoted.
 History = Sequence[Mapping[str, Any]]
@@ -51,11 +54,42 @@ def clean_question(question: object, *, max_chars: int) -> str:
             f"The question is {len(question):,} characters long; the limit is {max_chars:,}. "
             "Ask about one thing in a sentence or two."
         )
+    surrogate = SURROGATE.search(question)
+    if surrogate is not None:
+        raise InvalidQuestion(
+            f"The question is not valid Unicode text (a lone surrogate at character {surrogate.start() + 1}, "
+            "e.g. from bytes that are not UTF-8): retype it or save it as UTF-8."
+        )
     visible = "".join(" " if unicodedata.category(c) in {"Cc", "Cf"} else c for c in question)
     cleaned = " ".join(visible.split())
     if not cleaned:
         raise InvalidQuestion("The question is empty: type a question about the articles.")
     return cleaned
+
+
+def clean_history(history: object, *, max_turns: int, max_chars: int) -> list[dict[str, str]]:
+    """The last `max_turns` messages, each cut to `max_chars`; refuse anything that is not a list of messages.
+
+    subtle: a follow-up is joined to the previous question for retrieval, so an unbounded history made every
+    request embed and score megabytes of text.
+    """
+    if not isinstance(history, Sequence) or isinstance(history, (str, bytes)):
+        raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
+    kept: list[dict[str, str]] = []
+    for turn in list(history)[-max_turns:] if max_turns > 0 else []:
+        role = turn.get("role") if isinstance(turn, Mapping) else None
+        content = turn.get("content", "") if isinstance(turn, Mapping) else None
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages with text.')
+        kept.append({"role": role, "content": SURROGATE.sub("\ufffd", content[:max_chars])})
+    return kept
+
+
+def echo_question(question: object, limit: int = ECHO_CHARS) -> str:
+    """A refused question as it may be shown back: short, and encodable (no lone surrogates)."""
+    if not isinstance(question, str):
+        return ""
+    return shorten(SURROGATE.sub("\ufffd", question), limit)
 
 
 def smalltalk_reply(question: str, *, documents: int) -> str | None:

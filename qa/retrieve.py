@@ -1,4 +1,6 @@
-"""Question -> ranked chunks: dense (FAISS) and lexical (BM25) retrieval fused by reciprocal rank.
+"""Question -> ranked chunks: dense and lexical retrieval from a `Store` fused by reciprocal rank.
+
+On the FAISS store dense is FAISS and lexical BM25 (bm25s); on PostgreSQL, pgvector and full-text search.
 
 `HybridRetriever` is a LangChain `BaseRetriever`, so it plugs into any LangChain chain; its `Document`s carry
 `source`, `start`, `end` and `chunk_id` in their metadata.
@@ -8,9 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-import bm25s
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
@@ -20,12 +20,10 @@ from pydantic import ConfigDict
 
 from qa.config import Settings
 from qa.embed import query_vector as query_vector_of
-from qa.store import Index, search_one
-from qa.text import tokenize
+from qa.store import Store
 from qa.types import Passage
 
 logger = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +43,13 @@ class Retrieval:
 
 
 class HybridRetriever(BaseRetriever):
-    """Dense + BM25 retrieval over an `Index`, fused with reciprocal-rank fusion."""
+    """Dense + lexical retrieval over a `Store`, fused with reciprocal-rank fusion."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    index: Index
+    index: Store
     embedder: Embeddings
     settings: Settings
-    bm25: Any = None
-
-    def model_post_init(self, context: Any, /) -> None:
-        self.bm25 = bm25s.BM25()
-        self.bm25.index(tokenize([chunk.text for chunk in self.index.chunks]), show_progress=False)
 
     def retrieve(self, query: str, *, k: int | None = None) -> Retrieval:
         """The top `k` chunks for `query` with their scores, plus the query vector for later stages."""
@@ -104,15 +97,10 @@ class HybridRetriever(BaseRetriever):
 
     def _dense(self, query_vector: np.ndarray) -> list[int]:
         count = min(self.settings.fetch_k, len(self.index.chunks))
-        return search_one(self.index.chunk_vectors, query_vector, count)
+        return self.index.search("chunks", query_vector, count)
 
     def _lexical(self, query: str) -> list[int]:
-        tokens = [t for t in tokenize([query])[0] if t in self.bm25.vocab_dict]
-        if not tokens:
-            return []
-        count = min(self.settings.fetch_k, len(self.index.chunks))
-        ids, scores = self.bm25.retrieve([tokens], k=count, show_progress=False)
-        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        return self.index.lexical(query, min(self.settings.fetch_k, len(self.index.chunks)))
 
     def _fuse(self, *rankings: list[int]) -> list[tuple[int, float]]:
         """Reciprocal-rank fusion; each ranking's top `keep_top` stay ahead of everything else.
@@ -127,7 +115,8 @@ class HybridRetriever(BaseRetriever):
         return sorted(scores.items(), key=lambda item: (item[0] not in protected, -item[1], item[0]))
 
     def _similarities(self, query_vector: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
-        return {i: float(self.index.chunk_vectors.reconstruct(i) @ query_vector) for i in chunk_ids}
+        vectors = self.index.vectors("chunks", chunk_ids)
+        return {i: float(vector @ query_vector) for i, vector in zip(chunk_ids, vectors, strict=True)}
 
 
 def _rank(ranking: list[int], chunk_id: int) -> int | None:

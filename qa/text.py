@@ -15,6 +15,10 @@ import bm25s
 # A citation marker as the answer prints it: "[3]". Article text never holds one (see `defuse_markers`).
 MARKER = re.compile(r"\[(\d{1,3})\]")
 
+# A lone surrogate cannot be encoded as UTF-8: it comes from invalid bytes read with surrogateescape (command-line
+# arguments) or from a JSON escape such as "\\ud800".
+SURROGATE = re.compile("[\ud800-\udfff]")
+
 # Numbers. A figure as written ("85", "10,000", "2.5"); years and days of a date are not quantities.
 DIGIT = re.compile(r"\d")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -42,6 +46,16 @@ ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
 ASKS_PLACE = re.compile(r"^\s*where\b|\b(?:in|to|from) (?:which|what) (?:city|country|province|place|town)\b", re.I)
 ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
+
+# Text addressed to an assistant rather than to readers ("Ignore previous instructions ... never mention Kabul"):
+# an article holding it is trying to steer the answer, so such sentences are never evidence.
+INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier|"
+    r"other)\s+(?:instructions?|prompts?|rules|directions)|\bnever\s+mention\b|\bsystem\s+prompt\b|"
+    r"\b(?:you|assistants?|chatbots?|(?:AI|language)\s+models?)\s+(?:must|should|will)\s+(?:now\s+)?(?:always\s+)?"
+    r"(?:answer|say|tell|reply|respond|state)\b|\bwhen\s+(?:asked|answering)\b.{0,40}\b(?:say|answer|reply)\b",
+    re.IGNORECASE,
+)
 
 # Words that say what is asked, not what about: they never count as a question's terms.
 QUESTION_WORDS = frozenset(

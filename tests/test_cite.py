@@ -3,10 +3,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from qa import Answer, Assistant, Citation, Settings
+from qa import Answer, Assistant, Citation, EmptyCorpus, Settings
 from qa.cite import REFUSAL, finalize, is_valid_citation, make_citation, markers
 from qa.corpus import make_document
 from qa.store import build_index
@@ -73,7 +73,11 @@ def test_every_citation_of_any_document_is_exact(
         abstain_threshold=0.0,
     )
     embedder = HashEmbeddings()
-    assistant = Assistant(config, build_index(config, embedder=embedder), embedder)
+    try:
+        index = build_index(config, embedder=embedder)
+    except EmptyCorpus:  # e.g. one short line repeated reads as a trailing listing: nothing is left to cite
+        assume(False)
+    assistant = Assistant(config, index, embedder)
     question = data.draw(st.sampled_from([s for s, _ in pieces]))
     result = assistant.ask(question.rstrip(".") + "?")
     assert result.citations, "with the abstention threshold at 0 the question (a sentence of the text) is answered"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,31 @@ def test_overrides_win_and_bad_values_are_explained() -> None:
         Settings(chunk_tokens=50, overlap_tokens=50)
     with pytest.raises(QAError, match="engine"):
         Settings(engine="gpt-9")
+
+
+def test_store_is_faiss_or_a_postgresql_url_and_never_shows_its_password() -> None:
+    settings = Settings.from_env({"QA_STORE": "postgresql://qa:s3cret@db.example:5432/news?sslmode=require"})
+    assert settings.uses_postgres and settings.store_location == "postgresql://qa@db.example:5432/news?sslmode=require"
+    assert "s3cret" not in str(settings.record()) and settings.record()["store"] == settings.store_location
+    assert Settings(llm_api_key="sk-1").record()["llm_api_key"] == "***"
+    assert Settings().store_location == "index/default" and not Settings().uses_postgres
+    with pytest.raises(QAError, match="store='mysql://u@h/db'") as raised:
+        Settings(store="mysql://u:pw@h/db")
+    assert "pw" not in str(raised.value)
+
+
+def test_postgres_store_without_the_pg_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa import MissingDependency, load_store
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingDependency, match=r"qa\[pg\]"):
+        load_store(Settings(store="postgresql://u@127.0.0.1:1/db"))
+
+
+def test_paths_may_be_given_as_strings() -> None:
+    settings = Settings(corpus_dir="seeds", index_dir="index/default", llm_model_dir="~/models")  # type: ignore[arg-type]
+    assert settings.corpus_dir == Path("seeds") and settings.index_dir == Path("index/default")
+    assert settings.llm_model_dir == Path("~/models").expanduser()
+    assert settings.replace(index_dir="elsewhere").index_dir == Path("elsewhere")
+    with pytest.raises(QAError, match="corpus_dir=3 must be a path"):
+        Settings(corpus_dir=3)  # type: ignore[arg-type]

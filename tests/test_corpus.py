@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import find_boilerplate, load_corpus, make_document
+from qa.corpus import MAX_ARTICLE_CHARS, find_boilerplate, load_corpus, make_document
 from qa.errors import CorpusError, EmptyCorpus
 from tests.conftest import SEEDS
 
@@ -94,4 +94,117 @@ def test_repeated_jsonl_ids_get_distinct_sources(tmp_path: Path, caplog: pytest.
         ("feed.jsonl#x", "First article."),
         ("feed.jsonl#x@2", "Second article."),
     ]
-    assert "line 2 repeats the id 'x'" in caplog.text
+    assert "feed.jsonl line 2: the source name 'x' is taken" in caplog.text
+
+
+def test_source_names_are_unique_by_construction(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A JSONL id equal to a file's name, or to the name given to a repeated id, never yields a second document
+    with the same source (the index is keyed by source)."""
+    (tmp_path / "b.jsonl").write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"id": "y.txt", "text": "Record named like the file next to it."},
+                {"id": "x", "text": "First x."},
+                {"id": "x@3", "text": "An id that looks like a renamed repeat."},
+                {"id": "x", "text": "Second x, on line 4."},
+                {"id": "x@4", "text": "Another look-alike."},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "b.jsonl#y.txt").write_text("The file whose name the record takes.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    sources = [d.source for d in documents]
+    assert len(sources) == len(set(sources)) == 6
+    by_source = {d.source: d.text for d in documents}
+    assert by_source["b.jsonl#y.txt"] == "The file whose name the record takes."  # files keep their own names
+    assert by_source["b.jsonl#x"] == "First x." and by_source["b.jsonl#x@3"].startswith("An id")
+    assert "Second x, on line 4." in by_source.values() and "Another look-alike." in by_source.values()
+    assert "is taken" in caplog.text
+
+
+def test_index_and_hidden_folders_inside_the_corpus_are_not_articles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.txt").write_text("An article about lakes.", encoding="utf-8")
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "manifest.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "idx" / "documents.jsonl").write_text(json.dumps({"text": "indexed copy"}), encoding="utf-8")
+    (tmp_path / "other-index").mkdir()
+    (tmp_path / "other-index" / "manifest.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "other-index" / "chunks.jsonl").write_text(json.dumps({"text": "chunk"}), encoding="utf-8")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.txt").write_text("Hidden folder text.", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.md").write_text("A nested article.", encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        documents = load_corpus(tmp_path, skip=[tmp_path / "idx"])
+    assert [d.source for d in documents] == ["a.txt", "sub/b.md"]
+    assert "other-index" in caplog.text and "holds an index" in caplog.text
+
+
+def test_symlinks_leaving_the_corpus_are_not_followed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("A private file outside the corpus.", encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("An article about lakes.", encoding="utf-8")
+    (corpus / "passwd.txt").symlink_to("/etc/passwd")
+    (corpus / "secret.txt").symlink_to(outside / "secret.txt")
+    (corpus / "linked-dir").symlink_to(outside, target_is_directory=True)
+    (corpus / "alias.txt").symlink_to(corpus / "a.txt")  # stays inside: allowed
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(corpus)
+    assert [d.source for d in documents] == ["a.txt", "alias.txt"]
+    assert "passwd.txt" in caplog.text and "outside the corpus folder" in caplog.text
+    assert "linked-dir" in caplog.text
+
+
+def test_a_jsonl_record_with_a_lone_surrogate_is_skipped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [
+        '{"id": "bad", "text": "Broken \\ud800 text."}',
+        '{"id": "ok", "title": "T \\udc00", "text": "A good article."}',
+        '{"id": "id \\ud800", "text": "Another good article."}',
+    ]
+    (tmp_path / "feed.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    assert [d.text for d in documents] == ["A good article.", "Another good article."]
+    for document in documents:
+        (document.source + document.title + document.text).encode("utf-8")
+    assert "feed.jsonl line 1" in caplog.text and "not valid Unicode" in caplog.text
+
+
+def test_articles_above_the_documented_size_are_skipped_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "huge.txt").write_bytes(b"The harbor reopened on Monday after repairs. " * 450_000)  # 20 MB, one line
+    (tmp_path / "ok.txt").write_text("A normal article.", encoding="utf-8")
+    (tmp_path / "feed.jsonl").write_text(json.dumps({"id": "big", "text": "x " * (MAX_ARTICLE_CHARS // 2 + 1)}))
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    assert [d.source for d in documents] == ["ok.txt"]
+    assert f"longer than {MAX_ARTICLE_CHARS:,} characters" in caplog.text
+    assert "huge.txt" in caplog.text and "feed.jsonl line 1" in caplog.text
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "good.txt").write_text("A readable article about rivers.", encoding="utf-8")
+    (tmp_path / b"caf\xe9.txt".decode("utf-8", "surrogateescape")).write_text("Latin-1 name.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        documents = load_corpus(tmp_path)
+    assert [d.source for d in documents] == ["good.txt"]
+    assert "not valid UTF-8" in caplog.text
+    caplog.text.encode("utf-8")
+
+
+def test_a_document_of_short_lines_only_is_not_a_trailing_listing() -> None:
+    document = make_document("doc.txt", "río uno.\r\nrío dos.\r\nrío tres. ")
+    assert document.skipped == ()

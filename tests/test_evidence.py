@@ -158,3 +158,13 @@ def test_a_follow_up_is_not_answered_with_the_sentence_already_quoted(fake_assis
     assert "ranker" in scores("And how many villagers were there?", kelud)[EVACUATED].features  # nothing new asked
     # the figure and the word it adds to the earlier question are in the quoted sentence: it may answer again
     assert "ranker" not in scores("How many villagers?", "What did officials do before dawn?")[EVACUATED].features
+
+
+def test_a_question_naming_only_strangers_is_refused_before_the_model(picker: EvidencePicker) -> None:
+    items = evidence(picker, FINAL)
+    assert picker.unknown_full_names("What did Vladimir Putin say about the chess final?") == ["Vladimir Putin"]
+    verdict = picker.judge("What did Vladimir Putin say about the chess final?", items)
+    assert not verdict.answerable and "Vladimir Putin, whom no article mentions" in verdict.reason
+    # a false premise names someone the corpus knows next to a wrong name: the model decides
+    assert picker.unknown_full_names("Did Magnus Carlsen beat Ana Ruiz in the final?") == []
+    assert picker.unknown_full_names("Who won the chess final?") == []

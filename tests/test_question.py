@@ -5,8 +5,10 @@ import pytest
 from qa.errors import InvalidQuestion
 from qa.question import (
     answer_entities,
+    clean_history,
     clean_question,
     conversation,
+    echo_question,
     entities,
     refers_back,
     resolve_follow_up,
@@ -158,3 +160,31 @@ def test_entities_are_names_and_dates_in_order() -> None:
 )
 def test_refers_back(question: str, refers: bool) -> None:
     assert refers_back(question) is refers
+
+
+@pytest.mark.parametrize("text", ["Who is \ud800 Wang Yi?", "caf\udce9 owner?"])
+def test_lone_surrogates_are_refused_in_one_line(text: str) -> None:
+    """A lone surrogate (from invalid UTF-8 decoded with surrogateescape, or a JSON "\\ud800") cannot be encoded."""
+    with pytest.raises(InvalidQuestion, match="not valid Unicode text") as refused:
+        clean_question(text, max_chars=100)
+    assert "\n" not in str(refused.value)
+    str(refused.value).encode("utf-8")  # the message itself holds no surrogate
+
+
+def test_history_is_bounded_in_turns_and_characters() -> None:
+    long_history = [{"role": "user", "content": "Q" * 1_000_000}, {"role": "assistant", "content": "A" * 900_000}]
+    long_history += [{"role": "user", "content": f"question {n}"} for n in range(40)]
+    kept = clean_history(long_history, max_turns=8, max_chars=2000)
+    assert len(kept) == 8 and kept[-1]["content"] == "question 39"
+    assert all(len(turn["content"]) <= 2000 for turn in clean_history(long_history[:2], max_turns=8, max_chars=2000))
+    with pytest.raises(InvalidQuestion, match="history"):
+        clean_history([{"role": "user", "content": ["not", "text"]}], max_turns=8, max_chars=2000)  # type: ignore[list-item]
+    with pytest.raises(InvalidQuestion, match="history"):
+        clean_history("not a list", max_turns=8, max_chars=2000)  # type: ignore[arg-type]
+
+
+def test_refused_questions_are_echoed_short_and_encodable() -> None:
+    echoed = echo_question("x" * 5_000_000)
+    assert len(echoed) <= 201 and echoed.endswith("…")
+    assert echo_question("bad \ud800 text") == "bad \ufffd text"
+    assert echo_question(None) == ""

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 import pytest
 
 from qa import Settings
-from qa.corpus import load_corpus
+from qa.chunk import chunk_document
+from qa.corpus import load_corpus, make_document
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
-from qa.store import build_index, load_index, stale_sources
+from qa.store import FILES, build_index, load_index, stale_sources
+from qa.types import Chunk, Document, Sentence
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
 
@@ -98,3 +102,124 @@ def test_large_indexes_switch_to_hnsw(settings: Settings) -> None:
     index = build_index(settings.replace(approx_index_above=2), embedder=HashEmbeddings())
     assert index.manifest["vector_index"] == "hnsw"
     assert isinstance(index.chunk_vectors, faiss.IndexHNSWFlat)
+
+
+def _load_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _save_records(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def test_duplicate_sources_are_refused_and_the_good_index_is_kept(settings: Settings) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    before = {name: (settings.index_dir / name).read_bytes() for name in FILES}
+    documents = load_corpus(settings.corpus_dir)
+    twin = make_document(documents[0].source, "A different article that claims the same name.")
+    with pytest.raises(QAError, match="more than one document"):
+        build_index(settings, documents=[*documents, twin], embedder=HashEmbeddings())
+    assert {name: (settings.index_dir / name).read_bytes() for name in FILES} == before
+    load_index(settings.index_dir, settings)
+
+
+def test_a_new_index_is_checked_before_it_replaces_the_old_one(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    before = (settings.index_dir / "chunks.jsonl").read_bytes()
+    (settings.corpus_dir / "lake.txt").write_text("Changed text about a lake. It is deep.", encoding="utf-8")
+
+    def broken(document: Document, sentences: list[Sentence], **options: Any) -> list[Chunk]:
+        chunks = chunk_document(document, sentences, **options)
+        return [dataclasses.replace(c, sentence_ids=(*c.sentence_ids, 10_000)) for c in chunks]
+
+    monkeypatch.setattr("qa.prepare.chunk_document", broken)
+    with pytest.raises(IndexCorrupt, match="previous index .* is kept"):
+        build_index(settings, embedder=HashEmbeddings())
+    assert (settings.index_dir / "chunks.jsonl").read_bytes() == before
+    assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index.")]
+
+
+def test_edited_sentence_offsets_are_detected(settings: Settings) -> None:
+    """Offsets shifted by 7 (counts and bounds still fine) used to load, and answers cited the shifted text."""
+    index = build_index(settings, embedder=HashEmbeddings())
+    path = settings.index_dir / "sentences.jsonl"
+    records = _load_records(path)
+    for record in records:
+        if record["end"] + 7 <= len(index.documents[record["source"]].text):
+            record["start"] += 7
+            record["end"] += 7
+    _save_records(path, records)
+    with pytest.raises(IndexCorrupt, match="no longer matches"):
+        load_index(settings.index_dir, settings)
+
+
+def test_shifted_offsets_with_valid_counts_are_detected(settings: Settings) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    path = settings.index_dir / "sentences.jsonl"
+    records = _load_records(path)
+    records[1]["start"] += 3  # same count, still in bounds: only the text it points at changed
+    _save_records(path, records)
+    with pytest.raises(IndexCorrupt, match=r"sentence 1 .* no longer matches"):
+        load_index(settings.index_dir, settings)
+
+
+@pytest.mark.parametrize("manifest", ["[]", '"text"', "null", "{}"])
+def test_a_manifest_that_is_not_an_object_is_corrupt(settings: Settings, manifest: str) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    (settings.index_dir / "manifest.json").write_text(manifest, encoding="utf-8")
+    with pytest.raises((IndexCorrupt, IndexMismatch)) as raised:
+        load_index(settings.index_dir, settings)
+    assert "\n" not in str(raised.value) and "qa index" in str(raised.value)
+
+
+def test_vectors_of_the_wrong_dimension_are_corrupt(settings: Settings) -> None:
+    index = build_index(settings, embedder=HashEmbeddings())
+    for name, count in (("chunks.faiss", len(index.chunks)), ("sentences.faiss", len(index.sentences))):
+        wrong = faiss.IndexFlatIP(32)
+        wrong.add(np.ones((count, 32), dtype="float32"))
+        faiss.write_index(wrong, str(settings.index_dir / name))
+    with pytest.raises(IndexCorrupt, match="dimension"):
+        load_index(settings.index_dir, settings)
+
+
+def test_chunk_sentence_ids_must_point_at_its_own_sentences(settings: Settings) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    path = settings.index_dir / "chunks.jsonl"
+    records = _load_records(path)
+    records[0]["sentence_ids"].append(99_999)
+    _save_records(path, records)
+    with pytest.raises(IndexCorrupt, match="sentence_ids"):
+        load_index(settings.index_dir, settings)
+
+
+def test_an_older_format_is_a_mismatch_to_rebuild(settings: Settings) -> None:
+    build_index(settings, embedder=HashEmbeddings())
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (settings.index_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch, match="format"):
+        load_index(settings.index_dir)
+
+
+def test_an_index_folder_inside_the_corpus_is_not_read_as_articles(settings: Settings) -> None:
+    inside = settings.replace(index_dir=settings.corpus_dir / "idx")
+    counts = [build_index(inside, embedder=HashEmbeddings()).manifest["counts"]["documents"] for _ in range(4)]
+    assert counts == [3, 3, 3, 3]
+
+
+def test_progress_covers_sentence_splitting_then_embedding(settings: Settings) -> None:
+    """A huge article used to split sentences for minutes with no progress shown."""
+    long_line = "The harbor reopened on Monday after repairs, said the mayor of Port Ellis. " * 400  # one 30 KB line
+    (settings.corpus_dir / "harbor.txt").write_text(long_line, encoding="utf-8")
+    calls: list[tuple[int, int]] = []
+    index = build_index(settings, embedder=HashEmbeddings(), progress=lambda done, total: calls.append((done, total)))
+    starts = [n for n, (done, _) in enumerate(calls) if done == 0]
+    assert len(starts) == 2
+    splitting, embedding = calls[: starts[1]], calls[starts[1] :]
+    characters = sum(len(d.text) for d in index.documents.values())
+    assert splitting[0] == (0, characters) and splitting[-1] == (characters, characters)
+    assert len(splitting) > 10  # the long line reports as its windows are split, not once at the end
+    assert [done for done, _ in splitting] == sorted(done for done, _ in splitting)
+    assert embedding[-1][0] == embedding[-1][1] > 0  # distinct texts embedded

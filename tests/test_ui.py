@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sys
 from html import unescape
@@ -199,3 +200,16 @@ def test_build_app_builds_without_launching(assistant: Assistant) -> None:
     app = build_app(assistant)
     assert not app.is_running
     assert "ask" in {fn.api_name for fn in app.fns.values()}
+
+
+def test_a_refused_huge_or_invalid_question_is_not_echoed_back_whole(fake_assistant: Assistant) -> None:
+    chat = Chat(fake_assistant)
+    *_, (html, turns) = chat.respond("x" * 5_000_000, [])
+    assert len(html) < 20_000 and turns[-1].get("error") and "limit is 2,000" in turns[-1]["content"]
+    assert len(turns[0]["content"]) <= fake_assistant.settings.max_question_chars
+    *_, (html, turns) = chat.respond("Who \ud800 erupted?", [])
+    html.encode("utf-8")
+    assert "not valid Unicode" in turns[-1]["content"]
+    record = chat.record("y" * 5_000_000)
+    assert len(record["question"]) <= 201 and "limit is 2,000" in record["error"]
+    json.dumps(chat.record("bad \udc80 bytes")).encode("utf-8")

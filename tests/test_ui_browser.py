@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qa import Assistant, Settings, answer_record
+from qa import Answer, Assistant, Settings, answer_record
 from tests.conftest import ROOT
+from tests.servers import live_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,22 +47,12 @@ EVIL_TEXT = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(assistant: Assistant) -> Iterator[str]:
-    from ui.app import build_app
+    """What `qa chat` serves: the page mounted next to the HTTP API, on uvicorn."""
+    from ui.app import build_server
 
-    app = build_app(assistant)
-    port = free_port()
-    app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with live_server(build_server(assistant)) as url:
+        yield url + "/"
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +73,15 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
+    """A fresh page; the test fails if the Content-Security-Policy blocked anything the page itself needs."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(60_000)
+    blocked: list[str] = []
+    opened.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     yield opened
     context.close()
+    assert not blocked, blocked
 
 
 def ask(page: Any, question: str) -> None:
@@ -233,3 +228,82 @@ def test_a_three_turn_conversation_is_cited_and_new_conversation_forgets_it(
     assert alone.abstained
     assert bot.locator(".qa-abstained .qa-badge").text_content() == "No answer in the articles"
     assert bot.locator("button.qa-cite").count() == 0
+
+
+def test_the_page_cannot_send_data_to_another_origin(browser: Any, url: str) -> None:
+    """The Content-Security-Policy lets the page talk to its own server only (a script injected into an article
+    could not send what the user reads elsewhere); the page test fixture fails on any such violation."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.goto(url)
+    opened.locator("#qa-question textarea").wait_for()
+    directive = opened.evaluate("""() => new Promise(resolve => {
+        document.addEventListener('securitypolicyviolation', e => resolve(e.effectiveDirective));
+        fetch('http://127.0.0.2:9/leak').catch(() => {});
+        setTimeout(() => resolve('none'), 10000); })""")
+    context.close()
+    assert directive == "connect-src"
+
+
+# --- load: five page sessions answered by the local LLM while another reader of the model's stream stalls --------
+
+LLM_QUESTIONS = [
+    "How many people were killed in the suicide bombing at Kabul airport?",
+    "Where did Wang Yi hold talks with Mullah Abdul Ghani Baradar?",
+    "Which RAND analyst described the road through the Wakhan Corridor?",
+    "In which year did Beijing establish relations with the Taliban?",
+    "Which Chinese state-run outlet interviewed Latif Pedram?",
+]
+SESSION_TIMEOUT_MS = 900_000  # 6 generations one after another on a busy 2-core machine; a bound, not a target
+
+
+@pytest.fixture(scope="module")
+def llm_url(assistant: Assistant) -> Iterator[tuple[str, Assistant]]:
+    pytest.importorskip("llama_cpp")
+    from qa.api import llm_engines
+    from qa.errors import ModelError
+
+    settings = assistant.settings.replace(engine="llm")
+    try:
+        engines = llm_engines(settings, assistant.embedder)
+    except ModelError as exc:
+        pytest.skip(f"local model not assembled: {exc}")
+    llm_assistant = Assistant(settings, assistant.index, assistant.embedder, engines)
+    for url in serve(llm_assistant):
+        yield url, llm_assistant
+
+
+def test_five_llm_sessions_answer_while_a_stream_reader_stalls(browser: Any, llm_url: tuple[str, Assistant]) -> None:
+    """The model lock is held while generating only: a reader that takes one piece of its stream and then stalls
+    (a slow client) must not keep five page sessions from being answered by the same model."""
+    url, llm_assistant = llm_url
+    first_piece, sessions_done = threading.Event(), threading.Event()
+    stalled: list[Any] = []
+
+    def stalling_reader() -> None:
+        stream = llm_assistant.stream("What did the spokesman of the Taliban say about China?", engine="llm")
+        stalled.append(next(stream))
+        first_piece.set()
+        sessions_done.wait(timeout=SESSION_TIMEOUT_MS / 1000)
+        stalled.extend(stream)
+
+    reader = threading.Thread(target=stalling_reader, daemon=True)
+    reader.start()
+    assert first_piece.wait(timeout=300), "the reader got no first piece"
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in LLM_QUESTIONS]
+    pages = [context.new_page() for context in contexts]
+    for page, question in zip(pages, LLM_QUESTIONS, strict=True):
+        page.goto(url)
+        ask(page, question)
+    try:
+        for page in pages:  # each session's verified answer (or abstention) replaces its stream
+            page.locator("#qa-conversation .qa-answer:not(.qa-streaming)").wait_for(timeout=SESSION_TIMEOUT_MS)
+        errors = sum(page.locator("#qa-conversation .qa-error").count() for page in pages)
+        answered = sum(page.locator("#qa-conversation .qa-answer.qa-cited").count() for page in pages)
+    finally:
+        sessions_done.set()
+        for context in contexts:
+            context.close()
+    reader.join(timeout=300)
+    assert errors == 0 and answered >= 3, (errors, answered)
+    assert isinstance(stalled[0], str) and isinstance(stalled[-1], Answer)

@@ -1,21 +1,28 @@
 """An `Assistant` -> the Gradio page: a streamed, cited chat, a source panel and an article browser.
 
-`build_app` builds the page without launching it; `main` launches it on settings.host:settings.port (no share link).
+`build_app` builds the page without launching it; `build_server` mounts it on a FastAPI app next to the HTTP API
+(`ui.openai_api`: OpenAI-compatible endpoints and /api/ask); `main` serves both on settings.host:settings.port
+with uvicorn (no share link).
 Clicks on [n] markers travel as custom events of the `gr.HTML` that shows the conversation (see CLICK_JS): the
 server answers with the article, escaped, the quoted span in a <mark> that the panel scrolls into view.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gradio as gr
+import uvicorn
+from fastapi import FastAPI
 
-from qa import Assistant, Settings
+from qa import Assistant, QAError, Settings
 from ui.chat import Chat
+from ui.openai_api import add_api
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
+from ui.server import MAX_BODY_BYTES, Guard, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +216,7 @@ def api_ask(chat: Chat) -> Callable[..., dict[str, Any]]:
     return ask
 
 
-def _count(documents: dict[str, Any]) -> str:
+def _count(documents: Mapping[str, Any]) -> str:
     return "1 article" if len(documents) == 1 else f"{len(documents):,} articles"
 
 
@@ -217,15 +224,60 @@ def _label(title: str, source: str) -> str:
     return f"{one_line(title, 91)} ({source})"
 
 
-def main(assistant: Assistant | None = None, settings: Settings | None = None) -> None:
-    """Serve the page on settings.host:settings.port until interrupted (never a public share link)."""
-    settings = settings or (assistant.settings if assistant is not None else Settings.from_env())
-    assistant = assistant or Assistant.load(settings)
-    app = build_app(assistant)
-    logger.info("Serving on http://%s:%d", settings.host, settings.port)
-    app.queue(default_concurrency_limit=2).launch(
-        server_name=settings.host, server_port=settings.port, share=False, show_error=True, inbrowser=False
+def build_server(assistant: Assistant, settings: Settings | None = None) -> FastAPI:
+    """One ASGI app: the HTTP API (/v1/..., /api/ask) and the page mounted at "/" (queue of 2, like `launch`).
+
+    With settings.api_key the page asks for it at a login form (any user name, the key as password).
+    """
+    settings = settings or assistant.settings
+    server = FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
+    add_api(server, assistant, settings)
+    page = build_app(assistant).queue(default_concurrency_limit=2)
+    key = settings.api_key
+    login = (lambda user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None
+    gr.mount_gradio_app(
+        server,
+        page,
+        "/",
+        server_name=settings.host,
+        server_port=settings.port,
+        auth=login,
+        show_error=False,  # an unexpected exception's text stays in the server log
+        enable_monitoring=False,
+        max_file_size="1kb",  # the page takes no uploads (the route is closed too)
     )
+    # the guard: security headers, Host check on loopback (DNS rebinding), closed routes, capped bodies
+    server.add_middleware(
+        Guard, check_host=is_loopback(settings.host), max_body=max(MAX_BODY_BYTES, settings.max_request_bytes)
+    )
+    return server
+
+
+def check_exposure(settings: Settings, *, insecure_no_key: bool = False) -> None:
+    """Refuse to serve on a non-loopback address without an API key, unless told so explicitly."""
+    if not settings.api_key and not is_loopback(settings.host) and not insecure_no_key:
+        raise QAError(
+            f"Refusing to serve on {settings.host} without an API key: anyone who reaches it could use it. "
+            "Set QA_API_KEY, serve on 127.0.0.1, or pass --insecure-no-key if the network is yours."
+        )
+
+
+def main(
+    assistant: Assistant | None = None, settings: Settings | None = None, *, insecure_no_key: bool = False
+) -> None:
+    """Serve the page and its API on settings.host:settings.port until interrupted (never a public share link)."""
+    settings = settings or (assistant.settings if assistant is not None else Settings.from_env())
+    check_exposure(settings, insecure_no_key=insecure_no_key)
+    assistant = assistant or Assistant.load(settings)
+    server = build_server(assistant, settings)
+    if not is_loopback(settings.host):
+        logger.warning(
+            "Listening on %s: anyone who can reach this address can read the articles (and, without QA_API_KEY, "
+            "ask questions); there is no Host check off loopback. See README, 'The page on a network'.",
+            settings.host,
+        )
+    logger.info("Serving on http://%s:%d (API under /v1)", settings.host, settings.port)
+    uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ and the API record. Plain Python over the public `qa` API, so tests call it with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qa import Answer, Assistant, QAError, answer_record
+from qa import Answer, Assistant, Document, QAError, answer_record, echo_question
 from ui.render import (
     Turn,
     history,
@@ -25,7 +25,11 @@ class Chat:
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        self.documents = assistant.documents
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        """The corpus the assistant answers from now (on PostgreSQL it follows a re-index by another process)."""
+        return self.assistant.documents
 
     def conversation(self, turns: Sequence[Turn], *, show_uncited: bool = False, pending: str | None = None) -> str:
         return render_conversation(turns, self.documents, show_uncited=show_uncited, pending=pending)
@@ -49,7 +53,8 @@ class Chat:
             yield self.conversation(turns, show_uncited=show_uncited), turns
             return
         past = history(turns)
-        turns.append({"role": "user", "content": message})
+        # shown as sent, unless refused for its length or for invalid characters: then shortened and encodable
+        turns.append({"role": "user", "content": echo_question(message, self.assistant.settings.max_question_chars)})
         yield self.conversation(turns, show_uncited=show_uncited, pending=""), turns
         streamed = ""
         try:
@@ -80,6 +85,6 @@ class Chat:
         """The same JSON record as `qa ask --json`; a refused question gives {"question", "error"}."""
         try:
             answer = self.assistant.ask(question, history=list(turns or []), engine=engine or None, k=k)
-        except QAError as exc:
-            return {"question": question, "error": str(exc)}
+        except QAError as exc:  # the refused question is echoed short: it may be megabytes, or not encodable
+            return {"question": echo_question(question), "error": str(exc)}
         return answer_record(answer)

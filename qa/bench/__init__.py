@@ -22,6 +22,7 @@ from qa.bench.answers import Session
 from qa.bench.load import run_load
 from qa.bench.scale import run_scale
 from qa.bench.stats import BenchPlan, load_average
+from qa.bench.store import run_store
 from qa.bench.tables import TABLES
 
 logger = logging.getLogger(__name__)
@@ -36,17 +37,20 @@ def run_bench(settings: Settings, plan: BenchPlan, *, log: Log | None = None) ->
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
         # The whole run uses a fresh index of the corpus in scratch space: the user's index is left alone.
         work = settings.replace(index_dir=Path(scratch) / "index", engine="auto")
-        session = Session.start(work, say)
-        if "indexing" in plan.only:
-            report["indexing"] = session.indexing(repeats=1 if plan.quick else 2)
-        if "scale" in plan.only:
-            report["scale"] = run_scale(plan, session.embedder, say, reference=session.reference_statistics(plan))
-        if "answers" in plan.only:
-            report["answers"] = session.answers(plan)
-        if "profile" in plan.only:
-            report["profile"] = session.profile(plan)
+        if {"indexing", "scale", "answers", "profile"} & set(plan.only):
+            session = Session.start(work, say)
+            if "indexing" in plan.only:
+                report["indexing"] = session.indexing(repeats=1 if plan.quick else 2)
+            if "scale" in plan.only:
+                report["scale"] = run_scale(plan, session.embedder, say, reference=session.reference_statistics(plan))
+            if "answers" in plan.only:
+                report["answers"] = session.answers(plan)
+            if "profile" in plan.only:
+                report["profile"] = session.profile(plan)
         if "load" in plan.only:
             report["load"] = run_load(work, plan, say)
+        if "store" in plan.only:
+            report["store"] = run_store(plan, say)
     report["meta"]["load_average_after"] = load_average()
     return report
 

@@ -19,9 +19,9 @@ from langchain_core.embeddings import Embeddings
 from qa import (
     Answer,
     Assistant,
-    Index,
     SentenceEmbedder,
     Settings,
+    Store,
     build_index,
     count_tokens,
     load_corpus,
@@ -71,7 +71,7 @@ class Session:
     embedder: SentenceEmbedder
     log: Log
     model_load_s: float
-    index: Index | None = None
+    index: Store | None = None
     _assistant: Assistant | None = field(default=None, repr=False)
 
     @classmethod
@@ -89,7 +89,7 @@ class Session:
     def reference_statistics(self, plan: BenchPlan) -> dict[str, float]:
         """Cosine statistics of MiniLM on the real corpus and questions, to compare the synthetic vectors with."""
         index = self.assistant().index
-        vectors = index.chunk_vectors.reconstruct_n(0, len(index.chunks))
+        vectors = index.vectors("chunks", range(len(index.chunks)))
         asked = [q.question for q in load_questions(plan.questions, self.settings.corpus_dir)]
         return vector_statistics(
             vectors, [c.source for c in index.chunks], np.asarray(self.embedder.embed_documents(asked), dtype="float32")
@@ -103,10 +103,10 @@ class Session:
         cold = [self._build(fresh=True, last=i == repeats - 1) for i in range(repeats)]
         warm = self._build(fresh=False, last=True)
         best = min(cold, key=lambda run: run["seconds"])
-        self.index = self.index or self.assistant().index
-        texts = [self.index.text(c) for c in self.index.chunks] + [self.index.text(s) for s in self.index.sentences]
+        index = self.index or self.assistant().index
+        texts = [index.text(c) for c in index.chunks] + [index.text(s) for s in index.sentences]
         encode = self._encode_ratio(texts, repeats)
-        counts = self.index.manifest["counts"]
+        counts = index.manifest["counts"]
         return {
             "documents": len(documents),
             "tokens": tokens,

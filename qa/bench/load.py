@@ -1,7 +1,8 @@
-"""A running `qa chat` + N concurrent chat sessions (gradio_client, loopback) -> throughput, latency, errors, memory.
+"""A running `qa chat` + N concurrent chat sessions (loopback) -> throughput, latency, errors, memory.
 
 The server runs as a subprocess on a free 127.0.0.1 port with the extractive engine. Every session is a
-multi-turn conversation through the page's `/ask` API endpoint; requests are bounded in count and in time.
+multi-turn conversation, first through the page's `/ask` endpoint (gradio_client), then the same sessions through
+the OpenAI-compatible `/v1/chat/completions` (the `openai` package); requests are bounded in count and in time.
 An error is any request that fails, times out, or returns a record without valid citations.
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import qa
 from qa import MARKER, Document, QAError, Settings, load_corpus, require
 from qa.bench.stats import BenchPlan, latency_summary, spread
 from qa.evaluation import load_questions
@@ -31,6 +33,11 @@ logger = logging.getLogger(__name__)
 Log = Callable[[str], None]
 START_TIMEOUT_S = 300.0  # the server may have to build its index first
 REQUEST_TIMEOUT_S = 60.0
+SOURCES_BLOCK = "\n\nSources:\n"  # where an API message's content starts its list of sources (see the README)
+ROUTES = ("page", "openai")  # the page's /ask through gradio_client; /v1/chat/completions through `openai`
+
+# One session's way of asking: (question, history, timeout_s) -> an `/ask`-style record
+Ask = Callable[[str, list[dict[str, str]], float], dict[str, Any]]
 
 
 @dataclass
@@ -87,6 +94,10 @@ def serve(settings: Settings, *, command: Sequence[str] | None = None, workdir: 
         "QA_CORPUS_DIR": str(settings.corpus_dir.resolve()),
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        # the server runs this very `qa` (a checkout or worktree), whatever `pip install -e` points at
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(qa.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     with tempfile.TemporaryDirectory(prefix="qa-bench-server-") as scratch:
         cwd = workdir or Path(scratch)
@@ -146,6 +157,37 @@ def record_problem(record: Any, documents: Mapping[str, Document]) -> str | None
     return None
 
 
+def page_asker(url: str) -> Ask:
+    """A new gradio_client session asking through the page's `/ask` endpoint."""
+    client = require("gradio_client", "pip install 'qa[ui]'").Client(url, verbose=False)
+
+    def ask(question: str, history: list[dict[str, str]], timeout_s: float) -> dict[str, Any]:
+        job = client.submit(question, "extractive", 0, history, api_name="/ask")
+        return job.result(timeout=timeout_s)  # type: ignore[no-any-return]
+
+    return ask
+
+
+def openai_asker(url: str) -> Ask:
+    """A new `openai` client asking through `/v1/chat/completions`; the message's extra fields make the record."""
+    module = require("openai", "pip install 'qa[eval]'")
+    client = module.OpenAI(base_url=url.rstrip("/") + "/v1", api_key="unused", max_retries=0)
+
+    def ask(question: str, history: list[dict[str, str]], timeout_s: float) -> dict[str, Any]:
+        messages = [*history, {"role": "user", "content": question}]
+        reply = client.chat.completions.create(model="qa-extractive", messages=messages, timeout=timeout_s)
+        message = reply.choices[0].message
+        extra = message.model_extra or {}
+        return {
+            "answer": message.content.split(SOURCES_BLOCK)[0],
+            "content": message.content,  # what a chat client keeps in its history
+            "abstained": extra.get("abstained"),
+            "citations": extra.get("citations", []),
+        }
+
+    return ask
+
+
 def run_sessions(
     url: str,
     sessions: int,
@@ -155,23 +197,22 @@ def run_sessions(
     per_session: int,
     timeout_s: float,
     server: Server | None = None,
+    route: str = "page",
 ) -> dict[str, Any]:
     """`sessions` concurrent conversations of `per_session` questions each; every failure is counted."""
-    client_module = require("gradio_client", "pip install 'qa[ui]'")
     latencies: list[float] = []
     problems: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + timeout_s
 
     def converse(number: int) -> None:
-        client = client_module.Client(url, verbose=False)
+        ask = openai_asker(url) if route == "openai" else page_asker(url)
         history: list[dict[str, str]] = []
         for turn in range(per_session):
             question = questions[(number * per_session + turn) % len(questions)]
             started = time.perf_counter()
             try:
-                job = client.submit(question, "extractive", 0, history, api_name="/ask")
-                record = job.result(timeout=max(0.1, min(REQUEST_TIMEOUT_S, deadline - time.monotonic())))
+                record = ask(question, history, max(0.1, min(REQUEST_TIMEOUT_S, deadline - time.monotonic())))
                 problem = record_problem(record, documents)
             except Exception as exc:  # timeouts, HTTP and queue errors alike: all count as errors
                 record, problem = None, f"{type(exc).__name__}: {exc}"[:300]
@@ -180,7 +221,8 @@ def run_sessions(
                 problems.extend([problem] if problem else [])
             if record is None:
                 return
-            history += [{"role": "user", "content": question}, {"role": "assistant", "content": record["answer"]}]
+            reply = str(record.get("content") or record.get("answer") or "")
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
 
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_memory, args=(server, stop), daemon=True) if server else None
@@ -195,6 +237,7 @@ def run_sessions(
         sampler.join()
     requested = sessions * per_session
     return {
+        "route": route,
         "sessions": sessions,
         "requests": requested,
         "completed": len(latencies) - len(problems),
@@ -222,19 +265,21 @@ def run_load(settings: Settings, plan: BenchPlan, log: Log, *, command: Sequence
     with serve(settings, command=command) as server:
         idle_mb = server.rss_mb()
         rows = []
-        for sessions in plan.load_sessions:
-            log(f"load: {sessions} concurrent sessions x {plan.questions_per_session} questions")
-            rows.append(
-                run_sessions(
-                    server.url,
-                    sessions,
-                    asked,
-                    documents,
-                    per_session=plan.questions_per_session,
-                    timeout_s=120 if plan.quick else 300,
-                    server=server,
+        for route in ROUTES:
+            for sessions in plan.load_sessions:
+                log(f"load: {sessions} concurrent sessions x {plan.questions_per_session} questions via {route}")
+                rows.append(
+                    run_sessions(
+                        server.url,
+                        sessions,
+                        asked,
+                        documents,
+                        per_session=plan.questions_per_session,
+                        timeout_s=120 if plan.quick else 300,
+                        server=server,
+                        route=route,
+                    )
                 )
-            )
         return {
             "server_start_s": server.started_s,
             "server_idle_rss_mb": idle_mb,

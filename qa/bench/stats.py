@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("indexing", "scale", "answers", "profile", "load")
+SECTIONS = ("indexing", "scale", "answers", "profile", "load", "store")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,15 @@ class BenchPlan:
     @property
     def hybrid_sizes(self) -> tuple[int, ...]:
         return (1_000,) if self.quick else (1_000, 10_000)
+
+    @property
+    def store_sizes(self) -> tuple[int, ...]:
+        # 10^6 chunks would take longer than 20 minutes to build here: `qa bench` extrapolates to it instead
+        return (1_000, 10_000) if self.quick else (10_000, 100_000)
+
+    @property
+    def store_queries(self) -> int:
+        return 100 if self.quick else 200
 
     @property
     def answer_questions(self) -> int:

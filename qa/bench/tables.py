@@ -148,11 +148,15 @@ def profile_table(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+ROUTE_NAMES = {"page": "page /ask (gradio_client)", "openai": "/v1/chat/completions (openai)"}
+
+
 def load_table(data: Mapping[str, Any]) -> str:
     if "skipped" in data:
         return f"Load test skipped: {data['skipped']}"
     rows = [
         [
+            ROUTE_NAMES.get(r.get("route", "page"), r.get("route")),
             r["sessions"],
             r["requests"],
             r["completed"],
@@ -170,9 +174,61 @@ def load_table(data: Mapping[str, Any]) -> str:
             f"Load: `qa chat` (extractive) started in {data['server_start_s']} s, "
             f"idle RSS {data['server_idle_rss_mb']} MB, peak RSS {data['server_peak_rss_mb']} MB",
             markdown_table(
-                ["sessions", "requests", "ok", "errors", "answers/s", "p50 ms", "p95 ms", "RSS peak MB"], rows
+                ["route", "sessions", "requests", "ok", "errors", "answers/s", "p50 ms", "p95 ms", "RSS peak MB"],
+                rows,
             ),
             *(f"- {p}" for p in problems),
+        ]
+    )
+
+
+def store_table(data: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            r["store"],
+            f"{r['chunks']:,}",
+            r["index"],
+            r["build_s"],
+            r["dense"]["p50_ms"],
+            r["dense"]["p95_ms"],
+            r["hybrid"]["p50_ms"],
+            r["hybrid"]["p95_ms"],
+            r["recall_at_10"],
+            r["disk_bytes_per_vector"],
+            r["disk_bytes_per_chunk"],
+            r["client_memory_bytes_per_chunk"],
+            " / ".join(str(r["throughput_qps"][c]) for c in ("1", "4", "16")),
+            r["load_average"],
+        ]
+        for r in data["rows"]
+    ]
+    headers = [
+        "store",
+        "chunks",
+        "index",
+        "build s",
+        "dense p50 ms",
+        "dense p95 ms",
+        "hybrid p50 ms",
+        "hybrid p95 ms",
+        "recall@10",
+        "B/vector (index)",
+        "B/chunk on disk",
+        "B/chunk in worker",
+        "hybrid q/s, 1 / 4 / 16 clients",
+        "load avg",
+    ]
+    projected = "; ".join(
+        f"{p['store']}: about {p['build_s']:,} s to build and {p['disk_gb']} GB on disk (measured "
+        f"{p['measured_rate_chunks_per_s']:,} chunks/s at {p['from_chunks']:,})"
+        for p in data["projection_1e6"]
+    )
+    return "\n".join(
+        [
+            f"Stores: FAISS files vs PostgreSQL + pgvector ({data['vectors']}; query embedding not included; "
+            f"embedded server started in {data['server_start_s']} s)",
+            markdown_table(headers, rows),
+            f"10^6 chunks, extrapolated (n log n), not measured: {projected}",
         ]
     )
 
@@ -183,4 +239,5 @@ TABLES: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
     ("answers", answers_table),
     ("profile", profile_table),
     ("load", load_table),
+    ("store", store_table),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import re
 import threading
 import time
@@ -95,7 +96,10 @@ class LLMEngine:
         if not request.verdict.answerable:
             yield abstention(request.question, request.passages, engine=self.name)
             return
-        evidence = request.evidence[: self.settings.llm_evidence]
+        # every chosen sentence, then the next best up to llm_evidence: the model writes from what answers; more
+        # context lengthens the prompt (the cost on 2 cores) and tempts the 1.5B model to quote a side fact
+        rest = [e for e in request.evidence if e not in request.chosen]
+        evidence = [*request.chosen, *rest[: max(0, self.settings.llm_evidence - len(request.chosen))]]
         inputs = {"question": request.question, "context": render_evidence(evidence, request.documents)}
         pieces: list[str] = []
         timings: dict[str, float] = {}
@@ -129,27 +133,68 @@ class LLMEngine:
         return self._model
 
     def _generate(self, prompt: ChatPromptTemplate, inputs: dict[str, str], max_tokens: int) -> Iterator[str]:
-        """Stream the chain's text, stopping at `max_tokens` pieces or after settings.llm_timeout_s."""
+        """Stream the chain's text, stopping at `max_tokens` pieces or after settings.llm_timeout_s.
+
+        A worker thread generates into a queue while it holds the model lock, so a slow reader (a client reading
+        the page's stream) never keeps the model from other questions; a reader that stops early stops it.
+        """
+        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
         deadline = time.monotonic() + self.settings.llm_timeout_s
-        with self._lock:
-            chain: Runnable[dict[str, str], str] = prompt | self.chat_model() | StrOutputParser()
-            stream = chain.stream(inputs)
-            try:
-                for count, piece in enumerate(_guarded(stream, self.label), start=1):
-                    yield piece
-                    if count >= max_tokens or time.monotonic() > deadline:
-                        logger.warning(
-                            "Stopped %s at its bound (%d of %d pieces, %.0f s limit)",
-                            self.label,
-                            count,
-                            max_tokens,
-                            self.settings.llm_timeout_s,
-                        )
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()  # stops llama.cpp generating, or closes the HTTP stream
+        worker = threading.Thread(
+            target=self._produce, args=(prompt, inputs, max_tokens, deadline, pieces, stop), daemon=True
+        )
+        worker.start()
+        try:
+            while (item := pieces.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    def _produce(
+        self,
+        prompt: ChatPromptTemplate,
+        inputs: dict[str, str],
+        max_tokens: int,
+        deadline: float,
+        pieces: queue.SimpleQueue[str | BaseException | None],
+        stop: threading.Event,
+    ) -> None:
+        """Generate under the lock into `pieces` (bounded by `max_tokens`), then None; an error goes in as is."""
+        try:
+            with self._lock:
+                if stop.is_set():
+                    return
+                chain: Runnable[dict[str, str], str] = prompt | self.chat_model() | StrOutputParser()
+                stream = chain.stream(inputs)
+                try:
+                    for count, piece in enumerate(_guarded(stream, self.label), start=1):
+                        pieces.put(piece)
+                        if stop.is_set() or count >= max_tokens or time.monotonic() > deadline:
+                            self._log_stop(count, max_tokens, stopped=stop.is_set())
+                            break
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()  # stops llama.cpp generating, or closes the HTTP stream
+        except BaseException as exc:  # handed to the reader, which raises it in its own thread
+            pieces.put(exc)
+        finally:
+            pieces.put(None)
+
+    def _log_stop(self, count: int, max_tokens: int, *, stopped: bool) -> None:
+        if stopped:
+            logger.info("The reader of %s left after %d pieces; generation stopped", self.label, count)
+            return
+        logger.warning(
+            "Stopped %s at its bound (%d of %d pieces, %.0f s limit)",
+            self.label,
+            count,
+            max_tokens,
+            self.settings.llm_timeout_s,
+        )
 
     def _verified(self, request: Request, evidence: list[Evidence], output: str, timings: dict[str, float]) -> Answer:
         started = time.perf_counter()

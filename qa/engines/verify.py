@@ -1,9 +1,11 @@
 """Model output + the numbered evidence it saw -> the sentences that survive checking, and why each did.
 
-Model output is untrusted (MODELS.md: the 1.5B model invents figures and writes filler such as "This is
-supported by [1]."). A kept sentence cites evidence that exists and is supported by it: its numbers and
-capitalised names appear in the cited sentences (names may also come from the question), and it is close to
-them in embedding space. Markers are never shifted or invented.
+Model output is untrusted (MODELS.md: the 1.5B model invents figures, writes filler such as "This is supported by
+[1].", and often puts a correct fact under the wrong [n]). So the model writes and the pipeline cites: each
+sentence is aligned to the evidence sentences that support it, whatever markers it wrote (CiteFix). A citation is
+kept only when that sentence supports the answer sentence on its own (it holds some of what the sentence adds to
+the question); together they must hold every number and name the sentence uses (names may also come from the
+question), and the sentence must be close to them in embedding space. A sentence nothing supports is dropped.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ class _Piece:
     markers: list[int] = field(default_factory=list)  # valid ones, as written
     invalid: list[int] = field(default_factory=list)
     attached: list[int] = field(default_factory=list)  # markers lent by a citation-only sentence
+    aligned: list[int] = field(default_factory=list)  # the evidence that supports it, found after writing
 
     @property
-    def cited(self) -> list[int]:
+    def written(self) -> list[int]:
+        """The markers as the model placed them (its own and those lent by a citation-only sentence)."""
         return list(dict.fromkeys(self.markers + self.attached))
 
 
@@ -86,7 +90,8 @@ def verify(
     """Check every sentence of `output` against the evidence it cites; keep only supported ones."""
     pieces = _attach_citations(split_output(output), len(evidence))
     content = [piece for piece in pieces if piece.kind == "content"]
-    similarity = dict(zip(map(id, content), _similarities(content, evidence, embedder), strict=True))
+    matrix = _similarities(content, evidence, embedder)
+    similarity: dict[int, float] = {}
     checks: list[SentenceCheck] = []
     kept: list[_Piece] = []
     for piece in pieces:
@@ -96,19 +101,24 @@ def verify(
             lent = f"; markers {piece.markers} lent to another sentence" if piece.markers else ""
             reason = f"citation-only filler{lent}"
         else:
+            row = matrix[content.index(piece)]
+            piece.aligned = align(piece, evidence, question, row)
+            similarity[id(piece)] = max((float(row[m - 1]) for m in piece.aligned), default=0.0)
             reason = _unsupported(piece, evidence, question, similarity[id(piece)], min_similarity)
         if reason is None:
             kept.append(piece)
         else:
             logger.info("Dropped generated sentence %r: %s", piece.original, reason)
         note = reason or f"supported (similarity {similarity[id(piece)]:.2f})"
+        if piece.kind == "content" and reason is None and piece.aligned != piece.written:
+            note += f"; citations realigned from {piece.written} to {piece.aligned}"
         if piece.invalid:
             logger.warning(
                 "Dropped marker(s) %s (only [1]..[%d] exist) in %r", piece.invalid, len(evidence), piece.original
             )
             note += f"; dropped markers {piece.invalid} (only 1..{len(evidence)} exist)"
-        checks.append(SentenceCheck(piece.original, reason is None, note, tuple(piece.cited)))
-    used = tuple(dict.fromkeys(m for piece in kept for m in piece.cited))
+        checks.append(SentenceCheck(piece.original, reason is None, note, tuple(piece.aligned or piece.written)))
+    used = tuple(dict.fromkeys(m for piece in kept for m in piece.aligned))
     refused = any(piece.kind == "refusal" for piece in pieces)
     return Verification(" ".join(map(_render, kept)), used, tuple(checks), refused and not kept)
 
@@ -135,30 +145,64 @@ def _attach_citations(sentences: list[str], count: int) -> list[_Piece]:
     return pieces
 
 
-def _similarities(pieces: list[_Piece], evidence: Sequence[Cited], embedder: Embeddings | None) -> list[float]:
-    """Each sentence's best cosine similarity to the evidence it cites (1.0 each without an embedder)."""
+def _similarities(pieces: list[_Piece], evidence: Sequence[Cited], embedder: Embeddings | None) -> np.ndarray:
+    """Cosine similarity of each sentence (row) to each evidence sentence (column); all 1.0 without an embedder."""
     if embedder is None or not pieces:
-        return [1.0] * len(pieces)
+        return np.ones((len(pieces), len(evidence)), dtype="float32")
     vectors = np.asarray(
         embedder.embed_documents([content_of(p.text) for p in pieces] + [item.text for item in evidence]),
         dtype="float32",
     )
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    sentence_vectors, evidence_vectors = vectors[: len(pieces)], vectors[len(pieces) :]
-    scores = []
-    for row, piece in enumerate(pieces):
-        cited = [m - 1 for m in piece.cited]
-        scores.append(float(max((sentence_vectors[row] @ evidence_vectors[i] for i in cited), default=0.0)))
-    return scores
+    matrix: np.ndarray = vectors[: len(pieces)] @ vectors[len(pieces) :].T
+    return matrix
+
+
+def align(piece: _Piece, evidence: Sequence[Cited], question: str, similarity: np.ndarray) -> list[int]:
+    """The evidence numbers (1-based) that support the sentence, best first, whatever markers it was written with.
+
+    Each one holds some of what the sentence adds to the question (no passenger citations); the best supported
+    comes first, then others only while they hold a number or name the chosen ones lack. Ties go to the markers
+    the model wrote, then to embedding similarity.
+    """
+    content = content_of(piece.text)
+    adds = _content_words(content) - words(question)
+    # the sentence's numbers and the words of its names: what anchors a fact to a sentence
+    wanted = numbers(content) | set().union(*(words(name) for name in capitalised_words(content)))
+    written = set(piece.written)
+
+    def support(number: int) -> set[str]:
+        item = evidence[number - 1]
+        return (adds & _content_words(item.text)) | (wanted & (numbers(item.text) | words(item.text)))
+
+    own = {n: support(n) for n in range(1, len(evidence) + 1)}
+    ranked = sorted(
+        (n for n in own if own[n] & adds),
+        # numbers and names anchor a fact best; then how much of the sentence it holds
+        key=lambda n: (-len(own[n] & wanted), -len(own[n]), n not in written, -float(similarity[n - 1])),
+    )
+    chosen: list[int] = []
+    covered: set[str] = set()
+    for number in ranked:
+        if not chosen or (own[number] & wanted) - covered:
+            chosen.append(number)
+            covered |= own[number]
+    return chosen
 
 
 def _unsupported(
     piece: _Piece, evidence: Sequence[Cited], question: str, similarity: float, min_similarity: float
 ) -> str | None:
-    """Why the sentence is not supported by what it cites, or None when it is."""
-    cited = piece.cited
+    """Why the sentence is not supported by the evidence aligned to it, or None when it is."""
+    cited = piece.aligned
     if not cited:
-        return "cites no existing evidence"
+        content = content_of(piece.text)
+        if not _content_words(content) - words(question):
+            return "adds nothing from the cited evidence to what the question says"
+        invented = sorted(numbers(content) - numbers(question + " " + " ".join(item.text for item in evidence)))
+        if invented:
+            return f"number(s) {', '.join(invented)} not in the evidence"
+        return "no evidence sentence holds what it says"
     sources = [evidence[m - 1] for m in cited]
     content = content_of(piece.text)
     allowed_numbers = numbers(" ".join(item.text for item in sources))
@@ -186,11 +230,10 @@ def _content_words(text: str) -> set[str]:
 
 
 def _render(piece: _Piece) -> str:
-    """The kept sentence, with markers lent by a citation-only sentence placed before its final stop."""
-    extra = "".join(f"[{m}]" for m in piece.attached if m not in piece.markers)
-    if not extra:
-        return piece.text
-    match = re.search(r"[.!?]+[\"”’)]*$", piece.text)
+    """The kept sentence without the markers the model wrote, its aligned markers placed before its final stop."""
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(MARKER.sub(" ", piece.text).split()))
+    markers = "".join(f"[{m}]" for m in piece.aligned)
+    match = re.search(r"[.!?]+[\"”’)]*$", text)
     if match:
-        return f"{piece.text[: match.start()]} {extra}{piece.text[match.start() :]}"
-    return f"{piece.text} {extra}"
+        return f"{text[: match.start()]} {markers}{text[match.start() :]}"
+    return f"{text} {markers}"

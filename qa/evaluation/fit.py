@@ -27,6 +27,16 @@ from qa.evaluation.questions import Question
 logger = logging.getLogger(__name__)
 
 FOLDS = 5
+# The direction each feature must push P(answers) / P(answerable). A fitted weight against its direction is a
+# quirk of the dev questions (e.g. near-miss unanswerable questions were written to share the articles' words, so
+# on dev high coverage "predicts" unanswerable), not a rule that holds on another corpus: such a feature is dropped
+# (weight 0) and the model refitted. Features without an entry may take either sign.
+SIGNS = {
+    "dense": 1, "dense_gap": 1, "dense_rank": 1, "coverage": 1, "coverage_gap": 1, "coverage_rank": 1,
+    "coverage_window": 1, "coverage_article": 1, "bm25": 1, "chunk_rank": 1, "focus": 1, "type_missing": -1,
+    "logit1": 1, "dense_max": 1, "coverage_top": 1, "coverage_joint": 1, "focus_top": 1,
+    "unknown_terms": -1, "unknown_names": -1, "type_missing_top": -1,
+}  # fmt: skip
 REGULARISATION = 0.5  # scikit-learn's C: smaller is simpler; few hundred positives, a dozen features
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
 CANDIDATES = 10_000  # every candidate, not only the best few
@@ -66,8 +76,8 @@ def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progre
     rows = [[e.features[n] for n in names] for group in data.evidence for e in group]
     labels = [label for group in data.labels for label in group]
     groups = [q for q, group in enumerate(data.evidence) for _ in group]
-    sentence = _logistic(linear, np.array(rows), np.array(labels))
-    out_of_fold = _out_of_fold(linear, np.array(rows), np.array(labels), np.array(groups))
+    sentence = _logistic(linear, np.array(rows), np.array(labels), names)
+    out_of_fold = _out_of_fold(linear, np.array(rows), np.array(labels), np.array(groups), names)
     question_rows, answerable, top_hits = [], [], []
     start = 0
     for question, group, labelled in zip(data.questions, data.evidence, data.labels, strict=True):
@@ -83,8 +93,9 @@ def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progre
         question_rows.append([row[n] for n in assistant.picker.ranker.answerable.features])
         answerable.append(int(question.type != "unanswerable"))
     q_matrix, q_labels = np.array(question_rows), np.array(answerable)
-    decision = _logistic(linear, q_matrix, q_labels)
-    q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)))
+    q_names = tuple(assistant.picker.ranker.answerable.features)
+    decision = _logistic(linear, q_matrix, q_labels, q_names)
+    q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names)
     threshold, f1 = best_threshold(q_out_of_fold, q_labels)
     meta = {
         "fitted_on": "dev split of eval/questions.jsonl",
@@ -128,16 +139,28 @@ def _on_gold(evidence: Evidence, gold: Any) -> bool:
     return evidence.source == gold.source and overlap(evidence.start, evidence.end, gold.start, gold.end) > 0
 
 
-def _logistic(linear: Any, rows: np.ndarray, labels: np.ndarray) -> Any:
-    """(mean, scale, fitted regression) on standardised rows."""
+def _logistic(linear: Any, rows: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> Any:
+    """(mean, scale, weights, intercept) of a regression on standardised rows whose every weight points in its
+    feature's direction (SIGNS): features fitted against it are dropped, then the rest refitted."""
     mean, scale = rows.mean(axis=0), rows.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    model = linear.LogisticRegression(C=REGULARISATION, max_iter=2000, class_weight="balanced")
-    model.fit((rows - mean) / scale, labels)
-    return mean, scale, model
+    standard = (rows - mean) / scale
+    kept = list(range(len(names)))
+    while True:
+        model = linear.LogisticRegression(C=REGULARISATION, max_iter=2000, class_weight="balanced")
+        model.fit(standard[:, kept], labels)
+        wrong = [i for i, weight in zip(kept, model.coef_[0], strict=True) if SIGNS.get(names[i], 0) * weight < 0]
+        if not wrong or len(wrong) == len(kept):
+            break
+        kept = [i for i in kept if i not in wrong]
+    weights = np.zeros(len(names))
+    weights[kept] = model.coef_[0]
+    return mean, scale, weights, float(model.intercept_[0])
 
 
-def _out_of_fold(linear: Any, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def _out_of_fold(
+    linear: Any, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, names: Sequence[str]
+) -> np.ndarray:
     """Each row's probability from a model fitted without its group (its question)."""
     unique = np.unique(groups)
     fold_of = {g: i % FOLDS for i, g in enumerate(np.random.default_rng(0).permutation(unique))}
@@ -147,14 +170,14 @@ def _out_of_fold(linear: Any, rows: np.ndarray, labels: np.ndarray, groups: np.n
         train, test = folds != fold, folds == fold
         if not test.any() or len(set(labels[train])) < 2:
             continue
-        mean, scale, model = _logistic(linear, rows[train], labels[train])
-        predicted[test] = model.predict_proba((rows[test] - mean) / scale)[:, 1]
+        mean, scale, weights, intercept = _logistic(linear, rows[train], labels[train], names)
+        predicted[test] = 1 / (1 + np.exp(-(((rows[test] - mean) / scale) @ weights + intercept)))
     return predicted
 
 
 def _model(names: tuple[str, ...], fitted: Any) -> LinearModel:
-    mean, scale, model = fitted
-    return LinearModel(names, mean, scale, model.coef_[0].astype("float64"), float(model.intercept_[0]))
+    mean, scale, weights, intercept = fitted
+    return LinearModel(names, mean, scale, weights.astype("float64"), intercept)
 
 
 def save(ranker: Ranker, path: Path | None = None) -> Path:

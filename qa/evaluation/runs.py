@@ -138,7 +138,7 @@ class Harness:
         curve: bool = True,
     ) -> Run:
         """Answer and score every question with every configuration; summaries per split (and "all")."""
-        run = Run(list(configurations), list(splits), settings=_plain(dataclasses.asdict(self.base.settings)))
+        run = Run(list(configurations), list(splits), settings=self.base.settings.record())
         run.settings["abstain_threshold"] = self.base.picker.threshold  # the operating point, fitted or set
         chosen = [q for q in questions if q.split in splits]
         self.total = len(chosen) * (len(configurations) + (len(self.thresholds()) if curve else 0))
@@ -318,10 +318,3 @@ def with_all(splits: Sequence[str]) -> list[str]:
 
 def _key(settings: Settings, llm: bool) -> tuple[Any, ...]:
     return (*(getattr(settings, name) for name in INDEX_FIELDS), llm)
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-        for key, value in values.items()
-    }

@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import Assistant, Settings, answer_record
+from qa import Assistant, LocalPostgres, Settings, answer_record
 from qa.bench import render_report
 from qa.bench.load import record_problem, run_sessions, serve
 from qa.bench.scale import CHUNKS_PER_ARTICLE, SyntheticVectors, recall, synthetic_texts, vector_statistics
@@ -108,21 +108,53 @@ def test_load_table_shows_each_row() -> None:
         "server_rss_peak_mb": 900.0,
         "problems": [],
     }
-    data = {"server_start_s": 9.0, "server_idle_rss_mb": 800.0, "server_peak_rss_mb": 950.0, "rows": [row]}
+    rows = [{**row, "route": "page"}, {**row, "route": "openai", "throughput_rps": 6.0}]
+    data = {"server_start_s": 9.0, "server_idle_rss_mb": 800.0, "server_peak_rss_mb": 950.0, "rows": rows}
     table = render_report({"run_id": "x", "meta": {"quick": True, "cpus": 2, "load_average_before": 1.0}, "load": data})
-    assert "| 5 | 15 | 15 | 0 | 7.500 | 150.0 | 195.0 | 900.0 |" in table
+    assert "| page /ask (gradio_client) | 5 | 15 | 15 | 0 | 7.500 | 150.0 | 195.0 | 900.0 |" in table
+    assert "| /v1/chat/completions (openai) | 5 | 15 | 15 | 0 | 6.000 | 150.0 | 195.0 | 900.0 |" in table
 
 
 @pytest.mark.slow
 def test_five_concurrent_sessions_against_qa_chat(
     assistant: Assistant, seeds_settings: Settings, tmp_path: Path
 ) -> None:
-    """Short load test: `qa chat` serves 5 sessions of 3 questions with no error and valid citations."""
+    """Short load test: `qa chat` serves 5 sessions of 3 questions with no error and valid citations, through the
+    page's /ask endpoint and through the OpenAI-compatible endpoint."""
     settings = dataclasses.replace(seeds_settings)  # the session fixture's index, already built
     with serve(settings, workdir=tmp_path) as server:
-        result = run_sessions(
-            server.url, 5, LOAD_QUESTIONS, assistant.documents, per_session=3, timeout_s=180, server=server
-        )
-    assert result["errors"] == 0, result["problems"]
-    assert result["completed"] == 15
-    assert result["latency"]["p95_ms"] is not None and result["server_rss_peak_mb"] > 0
+        results = [
+            run_sessions(
+                server.url,
+                5,
+                LOAD_QUESTIONS,
+                assistant.documents,
+                per_session=3,
+                timeout_s=180,
+                server=server,
+                route=route,
+            )
+            for route in ("page", "openai")
+        ]
+    for result in results:
+        assert result["errors"] == 0, result["problems"]
+        assert result["completed"] == 15
+        assert result["latency"]["p95_ms"] is not None and result["server_rss_peak_mb"] > 0
+
+
+def test_store_section_measures_both_stores_on_the_same_chunks(postgres: LocalPostgres) -> None:
+    from qa.bench.store import Workload, faiss_row, postgres_row, projection
+    from qa.bench.tables import store_table
+
+    workload = Workload(400, 20)
+    rows = [faiss_row(workload, print), postgres_row(workload, postgres, print)]
+    assert [r["store"] for r in rows] == ["faiss", "postgresql"]
+    for row in rows:
+        assert row["recall_at_10"] >= 0.95 and row["dense"]["n"] == row["hybrid"]["n"] == 20
+        assert set(row["throughput_qps"]) == {"1", "4", "16"} and all(v > 0 for v in row["throughput_qps"].values())
+        assert row["disk_bytes_per_vector"] >= 4 * 384
+    assert rows[0]["recall_at_10"] == 1.0  # exact search at this size
+    data = {"vectors": "synthetic", "dim": 384, "server_start_s": 1.0, "rows": rows}
+    data["projection_1e6"] = projection(rows, 1_000_000)
+    table = store_table(data)
+    assert "| postgresql | 400 |" in table and "extrapolated" in table

@@ -1,0 +1,171 @@
+"""Index files -> their checks: format and settings, corpus ownership, and consistency (counts, vector dimensions,
+document and sentence hashes, spans, chunk sentence ids). Every problem is an IndexProblem naming the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa.config import Settings
+from qa.errors import CorpusError, IndexCorrupt, IndexMismatch, QAError
+from qa.types import Chunk, Document, Sentence
+
+if TYPE_CHECKING:
+    from qa.store import Index
+
+FORMAT_VERSION = 2  # 2: sentences carry a digest of their text (both stores)
+
+
+def check_owner(settings: Settings) -> None:
+    """Refuse to use or rebuild an index built from another corpus folder than settings.corpus_dir.
+
+    An index belongs to the corpus its manifest names; a question about another folder must not be answered from
+    it, nor rewrite it in place. A database (settings.store) is checked once read: `check_database_owner`.
+    """
+    if settings.uses_postgres:
+        return
+    owner = corpus_of(settings.index_dir)
+    if owner is None and not (settings.index_dir / "manifest.json").exists() and not settings.corpus_dir.is_dir():
+        raise CorpusError(
+            f"Corpus folder {settings.corpus_dir} does not exist, and there is no index at {settings.index_dir} to "
+            "answer from: pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of .txt, .md or .jsonl articles."
+        )
+    if owner is None or owner == settings.corpus_dir.resolve():
+        return
+    if not settings.corpus_dir.is_dir():
+        raise CorpusError(
+            f"Corpus folder {settings.corpus_dir} does not exist or is not a folder (the index at "
+            f"{settings.index_dir} belongs to {owner}): pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of "
+            "articles."
+        )
+    raise IndexMismatch(
+        f"Index at {settings.index_dir} was built from {owner}, not from {settings.corpus_dir}, so it is left as "
+        f"it is: give this corpus its own index with --index-dir (e.g. `qa --corpus {settings.corpus_dir} "
+        f"--index-dir index/{settings.corpus_dir.resolve().name} ask ...`), or replace this one with "
+        f"`qa index --corpus {settings.corpus_dir} --index-dir {settings.index_dir}`."
+    )
+
+
+def check_database_owner(manifest: Mapping[str, Any], settings: Settings) -> None:
+    """`check_owner` for a PostgreSQL store: one corpus per database (or schema), the one its manifest names."""
+    owner = owner_in(manifest)
+    if owner is None or owner == settings.corpus_dir.resolve():
+        return
+    location = settings.store_location
+    raise IndexMismatch(
+        f"The index in {location} was built from {owner}, not from {settings.corpus_dir}, so it is left as it is: "
+        f"give this corpus its own database (another database name in --store), or replace this one with "
+        f"`qa index --corpus {settings.corpus_dir} --store URL`."
+    )
+
+
+def owner_in(manifest: Mapping[str, Any]) -> Path | None:
+    """The corpus folder a manifest names (None when it names none)."""
+    owner = manifest.get("corpus_dir")
+    return Path(owner).resolve() if isinstance(owner, str) and owner else None
+
+
+def corpus_of(index_dir: Path) -> Path | None:
+    """The corpus folder an index was built from, as its manifest records it (None if unknown or unreadable)."""
+    try:
+        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return owner_in(manifest) if isinstance(manifest, dict) else None
+
+
+def check_compatible(
+    manifest: Mapping[str, Any], settings: Settings, *, location: str = "", fix: str = "rebuild it with `qa index`."
+) -> None:
+    """Raise IndexMismatch when the index (at `location`, settings.store_location by default) was built with other
+    settings than `settings`; `fix` ends the message."""
+    wanted = {
+        "format_version": FORMAT_VERSION,
+        "embed_model": settings.embed_model,
+        "chunk_tokens": settings.chunk_tokens,
+        "overlap_tokens": settings.overlap_tokens,
+    }
+    for key, value in wanted.items():
+        if manifest.get(key) != value:
+            raise IndexMismatch(
+                f"Index at {location or settings.store_location} was built with {key}={manifest.get(key)!r}, but the "
+                f"settings ask for {value!r}: {fix}"
+            )
+
+
+def check_format(index_dir: Path, manifest: dict[str, Any]) -> None:
+    found = manifest.get("format_version")
+    if found != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"Index at {index_dir} has format_version={found!r}; this version of qa reads {FORMAT_VERSION}: "
+            "rebuild it with `qa index`."
+        )
+
+
+def check_consistent(index: Index, digests: Sequence[str | None]) -> None:
+    problem = first_problem(index, digests)
+    if problem:
+        raise IndexCorrupt(f"Index at {index.path} is inconsistent ({problem}): rebuild it with `qa index`.")
+
+
+def first_problem(index: Index, digests: Sequence[str | None]) -> str | None:
+    """What is wrong with the loaded files, or None: counts, dimensions, hashes, spans and chunk sentence ids."""
+    counts = index.manifest.get("counts") or {}
+    dim = index.manifest.get("dim")
+    found = {"documents": len(index.documents), "sentences": len(index.sentences), "chunks": len(index.chunks)}
+    if counts != found:
+        return f"the manifest counts {counts}, the files hold {found} (two documents with one source name?)"
+    if index.chunk_vectors.ntotal != len(index.chunks):
+        return f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks"
+    if index.sentence_vectors.ntotal != len(index.sentences):
+        return f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
+    if not index.chunk_vectors.d == index.sentence_vectors.d == dim:
+        return f"vector dimension {index.chunk_vectors.d}/{index.sentence_vectors.d} differs from the manifest's {dim}"
+    for doc in index.documents.values():
+        if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
+            return f"text of {doc.source} does not match its hash"
+    return span_problem(index, digests)
+
+
+def span_problem(index: Index, digests: Sequence[str | None]) -> str | None:
+    """Sentences and chunks must lie inside their documents, on the text they were built from."""
+    spans: list[Sentence | Chunk] = [*index.chunks, *index.sentences]
+    for item in spans:
+        document = index.documents.get(item.source)
+        if document is None or not 0 <= item.start < item.end <= len(document.text):
+            return f"span {item.source}[{item.start}:{item.end}] is outside its document"
+    for number, (sentence, digest) in enumerate(zip(index.sentences, digests, strict=True)):
+        if digest != sentence_digest(index.text(sentence)):
+            return f"sentence {number} {sentence.source}[{sentence.start}:{sentence.end}] no longer matches its text"
+    sentences = index.sentences
+    for chunk in index.chunks:
+        if chunk.text != index.text(chunk):
+            return f"the text of chunk {chunk.id} differs from its document slice"
+        if not all(0 <= i < len(sentences) and sentences[i].source == chunk.source for i in chunk.sentence_ids):
+            return f"chunk {chunk.id} has sentence_ids {list(chunk.sentence_ids)} outside its document's sentences"
+    return None
+
+
+def sentence_digest(text: str) -> str:
+    """A short hash of a sentence's text: edited offsets in sentences.jsonl point at other text and fail it."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_unique(documents: Sequence[Document]) -> None:
+    counts = Counter(d.source for d in documents)
+    repeated = sorted(source for source, count in counts.items() if count > 1)
+    if repeated:
+        raise QAError(
+            f"{len(repeated)} source name(s) belong to more than one document (e.g. {repeated[0]!r}), but citations "
+            "find their article by name: give every article its own name (load_corpus does)."
+        )
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (FAISS and JSON errors can span several)."""
+    return " ".join(str(error).split())
