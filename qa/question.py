@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from qa.text import (
 )
 
 ECHO_CHARS = 200  # a refused question is shown back at most this long
+MAX_CITATIONS = 32  # citations of an earlier answer kept in the history (an answer quotes a few)
 # [{"role": "user" | "assistant", "content": "..."}], oldest first. An assistant turn may also carry the
 # "citations" of its answer ([{"source", "start", "end", ...}], as in `qa ask --json`): what it quoted.
 History = Sequence[Mapping[str, Any]]
@@ -67,21 +69,28 @@ def clean_question(question: object, *, max_chars: int) -> str:
     return cleaned
 
 
-def clean_history(history: object, *, max_turns: int, max_chars: int) -> list[dict[str, str]]:
+def clean_history(history: object, *, max_turns: int, max_chars: int) -> list[dict[str, Any]]:
     """The last `max_turns` messages, each cut to `max_chars`; refuse anything that is not a list of messages.
+
+    An assistant message keeps the well-formed "citations" of its answer (at most MAX_CITATIONS {source, start,
+    end}; anything else in them is dropped): what it quoted, so a follow-up is not answered with it again.
 
     subtle: a follow-up is joined to the previous question for retrieval, so an unbounded history made every
     request embed and score megabytes of text.
     """
     if not isinstance(history, Sequence) or isinstance(history, (str, bytes)):
         raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages.')
-    kept: list[dict[str, str]] = []
+    kept: list[dict[str, Any]] = []
     for turn in list(history)[-max_turns:] if max_turns > 0 else []:
         role = turn.get("role") if isinstance(turn, Mapping) else None
         content = turn.get("content", "") if isinstance(turn, Mapping) else None
         if not isinstance(role, str) or not isinstance(content, str):
             raise InvalidQuestion('history must be a list of {"role": ..., "content": ...} messages with text.')
-        kept.append({"role": role, "content": SURROGATE.sub("\ufffd", content[:max_chars])})
+        message: dict[str, Any] = {"role": role, "content": SURROGATE.sub("\ufffd", content[:max_chars])}
+        spans = _cited_spans(turn.get("citations")) if role == "assistant" and isinstance(turn, Mapping) else ()
+        if spans:
+            message["citations"] = [{"source": source, "start": start, "end": end} for source, start, end in spans]
+        kept.append(message)
     return kept
 
 
@@ -266,11 +275,12 @@ def answer_entities(answer: str) -> list[str]:
 
 
 def _cited_spans(citations: object) -> tuple[tuple[str, int, int], ...]:
-    """(source, start, end) of each well-formed citation of an assistant turn; anything else is ignored."""
+    """(source, start, end) of each well-formed citation of an assistant turn (the first MAX_CITATIONS); anything
+    else is ignored."""
     if not isinstance(citations, Sequence) or isinstance(citations, str):
         return ()
     spans = []
-    for citation in citations:
+    for citation in itertools.islice(citations, MAX_CITATIONS):
         if isinstance(citation, Mapping):
             source, start, end = citation.get("source"), citation.get("start"), citation.get("end")
             if isinstance(source, str) and isinstance(start, int) and isinstance(end, int) and start < end:

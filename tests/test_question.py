@@ -4,6 +4,7 @@ import pytest
 
 from qa.errors import InvalidQuestion
 from qa.question import (
+    MAX_CITATIONS,
     answer_entities,
     clean_history,
     clean_question,
@@ -181,6 +182,23 @@ def test_history_is_bounded_in_turns_and_characters() -> None:
         clean_history([{"role": "user", "content": ["not", "text"]}], max_turns=8, max_chars=2000)  # type: ignore[list-item]
     with pytest.raises(InvalidQuestion, match="history"):
         clean_history("not a list", max_turns=8, max_chars=2000)  # type: ignore[arg-type]
+
+
+def test_cleaning_the_history_keeps_what_earlier_answers_cited() -> None:
+    """A follow-up demotes what earlier answers quoted: the bounded history must still say what that was."""
+    cited = [{"source": "a.txt", "start": 3, "end": 9, "quote": "..."}, {"source": "a.txt", "start": "x"}, "junk"]
+    many = [{"source": "b.txt", "start": n, "end": n + 1} for n in range(1000)]
+    history = [
+        {"role": "user", "content": MENG, "citations": cited},
+        {"role": "assistant", "content": MENG_ANSWER, "citations": cited},
+        {"role": "assistant", "content": MENG_ANSWER, "citations": many},
+        {"role": "assistant", "content": MENG_ANSWER, "citations": "a.txt"},
+    ]
+    kept = clean_history(history, max_turns=8, max_chars=2000)
+    assert "citations" not in kept[0] and "citations" not in kept[3]
+    assert kept[1]["citations"] == [{"source": "a.txt", "start": 3, "end": 9}]
+    assert len(kept[2]["citations"]) == MAX_CITATIONS
+    assert conversation(kept)[0].cited == (("a.txt", 3, 9),)
 
 
 def test_refused_questions_are_echoed_short_and_encodable() -> None:
