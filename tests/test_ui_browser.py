@@ -218,9 +218,11 @@ def test_a_three_turn_conversation_is_cited_and_new_conversation_forgets_it(
     page.locator("#qa-clear").click()
     page.wait_for_function("() => !document.querySelector('#qa-conversation .qa-msg')")
     assert page.locator("#qa-source-panel mark.qa-highlight").count() == 0
-    alone = assistant.ask(CONVERSATION[2], engine="extractive")  # the same words without the conversation
-    assert alone.citations != expected[2].citations
-    ask(page, CONVERSATION[2])
+    # "When was that?" needs the conversation; subtle: the third question no longer does (the fitted ranker finds
+    # its sentence without it), so it cannot show that the page forgot the conversation
+    alone = assistant.ask(CONVERSATION[1], engine="extractive")  # the same words without the conversation
+    assert expected[1].citations and alone.citations != expected[1].citations
+    ask(page, CONVERSATION[1])
     page.locator("#qa-conversation .qa-msg.qa-bot .qa-answer:not(.qa-streaming)").wait_for()
     bot = page.locator("#qa-conversation .qa-msg.qa-bot")
     assert bot.count() == 1
