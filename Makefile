@@ -52,6 +52,7 @@ test-fast: install-dev
 
 eval: install model
 	$(BIN)/qa eval --split all --compare extractive hybrid-vs-dense chunk-sizes k llm baseline --gate
+	$(BIN)/qa eval --split all --conversations-only --compare follow-ups baseline
 
 # Refit the evidence ranker and the abstention decision on the dev split (writes qa/ranker.json).
 fit: install-dev

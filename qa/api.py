@@ -31,7 +31,15 @@ from qa.errors import (
 )
 from qa.evidence import Evidence, EvidencePicker
 from qa.integrity import check_database_owner, check_owner
-from qa.question import History, clean_history, clean_question, smalltalk_reply, standalone_question
+from qa.question import (
+    FollowUp,
+    History,
+    clean_history,
+    clean_question,
+    resolve_follow_up,
+    smalltalk_reply,
+    standalone_question,
+)
 from qa.retrieve import HybridRetriever
 from qa.store import Store, stale_sources
 from qa.stores import build_store, load_store, newer_store
@@ -152,17 +160,21 @@ class Assistant:
             yield Answer(cleaned, reply, False, (), (), {"total_ms": elapsed_ms(started)}, engine="smalltalk")
             return
         chosen = self._engine(engine)
-        query = self._standalone(cleaned, history, chosen)
+        follow_up = self._standalone(cleaned, history, chosen)
+        query = follow_up.query
         retrieval = pipeline.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
         evidence = pipeline.picker.pick(
-            query, retrieval, limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates)
+            query,
+            retrieval,
+            limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates),
+            follow_up=follow_up,
         )
         selected = pipeline.picker.select(
             query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
         )
         request = Request(
-            query,
+            follow_up.standalone,
             evidence,
             pipeline.picker.judge(query, evidence),
             tuple(pipeline.retriever.passages(retrieval)),
@@ -194,17 +206,22 @@ class Assistant:
         }
         yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), documents)
 
-    def _standalone(self, question: str, history: History | None, engine: Engine) -> str:
-        """A follow-up made standalone: by the LLM when it answers, else by joining the previous question."""
-        if history and isinstance(engine, LLMEngine) and any(t.get("role") == "user" for t in history):
+    def _standalone(self, question: str, history: History | None, engine: Engine) -> FollowUp:
+        """The question read in its conversation (settings.follow_ups): names, dates and quotes carried over from
+        earlier turns; or the LLM's standalone rewrite when the llm engine answers; or the previous question joined."""
+        follow_up = resolve_follow_up(question, history)
+        if self.settings.follow_ups == "join":  # the simple join, with no other use of the conversation
+            joined = standalone_question(question, history)
+            return FollowUp(question, joined, joined, "", (), asks_new=False)
+        if self.settings.follow_ups == "llm" and follow_up.exchanges and isinstance(engine, LLMEngine):
             try:
-                rewritten = engine.rewrite(question, history)
-            except LLMError as exc:  # the rewrite only helps retrieval: fall back to the simple join
+                rewritten = engine.rewrite(question, history or [])
+            except LLMError as exc:  # the rewrite only helps retrieval: fall back to the conversation's context
                 logger.warning("Could not rewrite the follow-up with the LLM: %s", exc)
-                rewritten = ""
+                rewritten = None
             if rewritten:
-                return rewritten
-        return standalone_question(question, history)
+                return dataclasses.replace(follow_up, query=rewritten, standalone=rewritten)
+        return follow_up
 
     def _engine(self, name: str | None) -> Engine:
         name = name or self.settings.engine

@@ -306,6 +306,15 @@ def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | No
 @click.option("--curve/--no-curve", default=True, help="Re-run extractive over abstention thresholds.")
 @click.option("--gate", is_flag=True, help="Exit 1 when the gated row is below eval/thresholds.json.")
 @click.option("--list", "list_only", is_flag=True, help="List the configurations and groups, then exit.")
+@click.option("--conversations", is_flag=True, help="Also score the multi-turn conversations (per-turn tables).")
+@click.option("--conversations-only", is_flag=True, help="Score only the multi-turn conversations.")
+@click.option(
+    "--conversation-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("eval/conversations.jsonl"),
+    show_default=True,
+    help="The multi-turn set (JSONL, gold quotes per turn).",
+)
 @store_option
 @click.pass_context
 def eval_command(
@@ -320,17 +329,23 @@ def eval_command(
     curve: bool,
     gate: bool,
     list_only: bool,
+    conversations: bool,
+    conversations_only: bool,
+    conversation_file: Path,
     store: str | None,
 ) -> None:
-    """Score configurations on the question set; write report.json, report.md and report.html.
+    """Score configurations on the question set (and the conversations); write report.json, .md and .html.
 
     \b
     Configurations and groups: see eval/README.md (or `qa eval --list`).
-    Example:
+    Examples:
         qa eval --split all --compare extractive hybrid-vs-dense llm baseline
+        qa eval --split test --conversations-only extractive extractive-join
     """
     from qa.evaluation import QUESTION_SETS, Harness, check_gate, expand, load_questions, load_thresholds
-    from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
+    from qa.evaluation.conversations import load_conversations
+    from qa.evaluation.report import new_run_id, provenance, write_report
+    from qa.evaluation.turns import evaluate_conversations
 
     if list_only:
         from qa.evaluation import CONFIGURATIONS, GROUPS
@@ -338,6 +353,8 @@ def eval_command(
         click.echo("\n".join(f"{c.name}: {c.description}" for c in CONFIGURATIONS.values()))
         click.echo("\n".join(f"{name} (group): {' + '.join(members)}" for name, members in GROUPS.items()))
         return
+    if gate and conversations_only:
+        raise click.UsageError("--gate checks the question set: drop --conversations-only.")
     settings = settings_from(ctx, engine="extractive", store=store)
     splits = ["dev", "test", "second"] if split == "all" else [split]
     with errors_as_click():
@@ -349,16 +366,20 @@ def eval_command(
         asked = load_questions(questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
         if "second" in splits:
             asked += load_questions(*QUESTION_SETS["second"])
+        asked = [] if conversations_only else asked
+        talks = (
+            load_conversations(conversation_file, settings.corpus_dir) if conversations or conversations_only else []
+        )
         assistant = load_assistant(settings)
         with progress_bar("Evaluating") as progress:
             harness = Harness(assistant, progress=progress)
-            run = harness.evaluate(configurations, asked, splits=splits, curve=curve)
+            run = harness.evaluate(configurations, asked, splits=splits, curve=curve and bool(asked))
+            dialogues = evaluate_conversations(harness, configurations, talks, splits=splits) if talks else None
         run_id = new_run_id()
         meta = {"run_id": run_id, **provenance(Path("."))}
-        paths = write_report(run, out or Path("eval/reports") / run_id, meta)
-    for shown in splits:
-        headers, rows = summary_table(run, shown)
-        click.echo(f"\n{shown} split\n| " + " | ".join(headers) + " |")
+        paths = write_report(run, out or Path("eval/reports") / run_id, meta, dialogues)
+    for title, (headers, rows) in eval_tables(run, dialogues, [] if conversations_only else splits):
+        click.echo(f"\n{title}\n| " + " | ".join(headers) + " |")
         click.echo("\n".join("| " + " | ".join(row) + " |" for row in rows))
     click.echo(f"\nReport: {paths['html']}")
     gated = run.summaries.get(limits.get("configuration", ""), {}).get(limits.get("split", ""), {})
@@ -438,6 +459,20 @@ def bench_command(
     path = write_report(report, out)
     click.echo(render_report(report))
     click.echo(f"\nReport: {path}")
+
+
+def eval_tables(run: Any, dialogues: Any, splits: list[str]) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    """The tables `qa eval` prints: the summary of each question split, then the conversations' per-turn tables."""
+    from qa.evaluation.report import summary_table
+    from qa.evaluation.runs import with_all
+    from qa.evaluation.turns import target_table, turn_table
+
+    tables = [(f"{shown} split", summary_table(run, shown)) for shown in splits]
+    if dialogues is not None:
+        tables += [(f"{s} split, conversations", turn_table(dialogues, s)) for s in with_all(dialogues.splits)]
+        tables.append(("Conversations against their targets (follow-ups >= 0.8x first turns, repeats < 0.10)",
+                       target_table(dialogues)))  # fmt: skip
+    return tables
 
 
 @cli.group("db")

@@ -10,6 +10,7 @@ Both live in `qa/ranker.json` (`qa fit` refits them); see `qa.ranker`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -20,6 +21,8 @@ import bm25s
 import numpy as np
 
 from qa.config import Settings
+from qa.conversation import OWN_COVERAGE, AnswersNew, QuoteFinder, same_stem
+from qa.question import FollowUp
 from qa.ranker import Ranker, logit
 from qa.retrieve import Retrieval
 from qa.store import Store
@@ -124,9 +127,16 @@ class EvidencePicker:
         self.has_bm25 = any(tokens)  # bm25s divides by the mean length: a corpus of stop words only has none
         if self.has_bm25:
             self.bm25.index(tokens, show_progress=False)
+        self.quotes = QuoteFinder(index)
 
-    def pick(self, question: str, retrieval: Retrieval, *, limit: int) -> list[Evidence]:
-        """The best `limit` citable sentences, most likely to answer first, with distinct texts."""
+    def pick(
+        self, question: str, retrieval: Retrieval, *, limit: int, follow_up: FollowUp | None = None
+    ) -> list[Evidence]:
+        """The best `limit` citable sentences, most likely to answer first, with distinct texts.
+
+        With `follow_up` (the question read in its conversation), sentences that earlier answers quoted lose most of
+        their score unless they hold what the question newly asks (`qa.conversation`).
+        """
         candidates = self._candidates(retrieval)
         if not candidates:
             return []
@@ -146,10 +156,47 @@ class EvidencePicker:
             )
             for sentence_id, row, probability in zip(candidates, rows, probabilities, strict=True)
         ]
+        if follow_up is not None and follow_up.asks_new:
+            scored = self._in_conversation(scored, follow_up)
         scored.sort(key=lambda e: (-e.score, e.sentence_id))
         seen: set[str] = set()
         unique = [e for e in scored if not (e.text in seen or seen.add(e.text))]  # type: ignore[func-returns-value]
         return unique[:limit]
+
+    def _in_conversation(self, scored: list[Evidence], follow_up: FollowUp) -> list[Evidence]:
+        """Scores moved for the conversation (`qa.conversation`); the ranker's own is kept as feature "ranker"."""
+        scores = {e.sentence_id: e.score for e in scored}
+        quoted = self.quotes.quoted(follow_up)
+        moved = self.quotes.demote(scores, follow_up, quoted, self._answers_new(follow_up))
+        return [
+            e
+            if moved[e.sentence_id] == e.score
+            else dataclasses.replace(
+                e, score=round(moved[e.sentence_id], 4), features={**e.features, "ranker": e.score}
+            )
+            for e in scored
+        ]
+
+    def _answers_new(self, follow_up: FollowUp) -> AnswersNew:
+        """Whether a sentence quoted for some earlier questions holds what `follow_up` asks beyond them: the figure,
+        year or date none of them asked for, and enough of its own terms."""
+        asked = self.asks_for(follow_up.question)
+        wanted = terms(follow_up.question)
+
+        def answers_new(sentence_id: int, earlier: list[str]) -> bool:
+            before = [self.asks_for(question) for question in earlier]
+            newly = tuple(now and not any(b[k] for b in before) for k, now in enumerate(asked))
+            newly = (newly[0], False, newly[2], newly[3], False)  # a name or a place is in almost any sentence
+            own = wanted - set().union(*(terms(question) for question in earlier))
+            if not any(newly) and not own:
+                return False  # it asks nothing the earlier questions did not
+            if any(newly) and not self._holds_type(newly, self.index.text(self.index.sentences[sentence_id])):
+                return False
+            found = self.sentence_terms[sentence_id]
+            matched = {t for t in own if t in found or any(same_stem(t, word) for word in found)}
+            return not own or self.coverage(own, matched) >= OWN_COVERAGE
+
+        return answers_new
 
     def select(self, question: str, evidence: list[Evidence], *, limit: int, floor: float) -> list[Evidence]:
         """The sentences that answer, best first: the top one, then the next ones likely enough to answer too

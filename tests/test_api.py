@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,55 @@ def test_retrieve_returns_passages_best_first(assistant: Assistant) -> None:
 def test_unknown_engine_is_a_clear_error(assistant: Assistant) -> None:
     with pytest.raises(Exception, match="not available"):
         assistant.ask("Who is Meng Hongwei?", engine="nope")
+
+
+KELUD = "How many villagers were evacuated when Mount Kelud erupted?"
+KELUD_HISTORY = [
+    {"role": "user", "content": KELUD},
+    {"role": "assistant", "content": "Officials said 12,000 villagers were evacuated from the slopes before dawn. [1]"},
+]
+
+
+def llm_assistant(fake_assistant: Assistant, follow_ups: str, *replies: str) -> tuple[Assistant, Iterator[str]]:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from qa.engines.llm import LLMEngine
+
+    scripted = iter(replies)
+    settings = fake_assistant.settings.replace(follow_ups=follow_ups)
+    engine = LLMEngine(GenericFakeChatModel(messages=scripted), settings=settings, embedder=fake_assistant.embedder)
+    return Assistant(settings, fake_assistant.index, fake_assistant.embedder, {"llm": engine}), scripted
+
+
+def test_follow_ups_are_read_as_settings_say(fake_assistant: Assistant) -> None:
+    question = "And how far did its ash fall?"
+    context, _ = llm_assistant(fake_assistant, "context")  # no reply scripted: the model is never asked
+    read = context._standalone(question, KELUD_HISTORY, context.engines["llm"])
+    assert read.query.startswith(f"{question} {KELUD}") and "12,000" not in read.query and read.asks_new
+    assert read.standalone == f"{KELUD} {question}" and len(read.exchanges) == 1
+
+    rewriting, replies = llm_assistant(fake_assistant, "llm", "How far did the ash of Mount Kelud fall?")
+    rewritten = rewriting._standalone(question, KELUD_HISTORY, rewriting.engines["llm"])
+    assert rewritten.query == rewritten.standalone == "How far did the ash of Mount Kelud fall?"
+    assert rewritten.asks_new and next(replies, None) is None
+    # the extractive engine has no model to rewrite with: the conversation's context is used
+    assert rewriting._standalone(question, KELUD_HISTORY, rewriting.engines["extractive"]).query == read.query
+
+    joining, _ = llm_assistant(fake_assistant, "join")
+    joined = joining._standalone(question, KELUD_HISTORY, joining.engines["llm"])
+    assert joined.query == f"{KELUD} {question}" and joined.exchanges == () and not joined.asks_new
+
+
+def test_history_may_carry_citations_or_not(fake_assistant: Assistant) -> None:
+    cited = [{**KELUD_HISTORY[0]}, {**KELUD_HISTORY[1], "citations": [{"source": "volcano.txt", "start": 0, "end": 9}]}]
+    for history in (KELUD_HISTORY, cited, [{"role": "user", "content": KELUD}]):
+        answer = fake_assistant.ask("And how far did its ash fall?", history=history)
+        assert answer.question == "And how far did its ash fall?"
+        assert answer.abstained or all(
+            c.quote == fake_assistant.documents[c.source].text[c.start : c.end] for c in answer.citations
+        )
+    with pytest.raises(InvalidQuestion, match="history must be a list"):
+        fake_assistant.ask("And the ash?", history=["not a message"])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("k", [-3, 0, 2.5, True, "3", 101])

@@ -139,6 +139,27 @@ def test_a_comparison_quotes_a_second_article(picker: EvidencePicker) -> None:
     assert [e.source for e in chosen] == [volcano.source, chess.source]
 
 
+def test_a_follow_up_is_not_answered_with_the_sentence_already_quoted(fake_assistant: Assistant) -> None:
+    from qa.question import resolve_follow_up
+
+    picker = fake_assistant.picker
+
+    def scores(question: str, earlier: str) -> dict[str, Evidence]:
+        history = [{"role": "user", "content": earlier}, {"role": "assistant", "content": f"{EVACUATED} [1]"}]
+        follow_up = resolve_follow_up(question, history)
+        retrieval = fake_assistant.retriever.retrieve(follow_up.query)
+        return {e.text: e for e in picker.pick(follow_up.query, retrieval, limit=20, follow_up=follow_up)}
+
+    kelud = "How many villagers were evacuated when Mount Kelud erupted?"
+    new = scores("And when did the volcano erupt?", kelud)  # asks for a date, which the quoted sentence lacks
+    assert new[EVACUATED].score == pytest.approx(new[EVACUATED].features["ranker"] * 0.1, abs=1e-4)
+    assert "ranker" not in new[ERUPTED].features
+    assert "ranker" not in scores("Which article says that?", kelud)[EVACUATED].features  # the same evidence is fine
+    assert "ranker" in scores("And how many villagers were there?", kelud)[EVACUATED].features  # nothing new asked
+    # the figure and the word it adds to the earlier question are in the quoted sentence: it may answer again
+    assert "ranker" not in scores("How many villagers?", "What did officials do before dawn?")[EVACUATED].features
+
+
 def test_a_question_naming_only_strangers_is_refused_before_the_model(picker: EvidencePicker) -> None:
     items = evidence(picker, FINAL)
     assert picker.unknown_full_names("What did Vladimir Putin say about the chess final?") == ["Vladimir Putin"]

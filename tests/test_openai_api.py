@@ -25,7 +25,7 @@ from tests.conftest import COVERAGE_RANKER, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server, check_exposure
-from ui.openai_api import add_api
+from ui.openai_api import add_api, parse_ask_request
 from ui.openai_format import SOURCES, parse_chat_request, pieces
 
 openai = pytest.importorskip("openai")
@@ -148,6 +148,20 @@ def test_api_ask_returns_the_ask_json_record(served: Any) -> None:
     expected = answer_record(assistant.ask(QUESTION, engine="extractive", k=3))
     assert record.keys() == expected.keys() and record.pop("timings_ms") and expected.pop("timings_ms")
     assert record == expected
+
+
+def test_api_ask_history_may_say_what_an_answer_cited(served: Any) -> None:
+    cited = [{"source": "volcano.txt", "start": 0, "end": 9, "quote": "..."}]
+    turns = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "12,000 [1]", "citations": cited}]
+    _, history, _, _ = parse_ask_request({"question": "And when?", "history": turns}, served[1])
+    assert history == [turns[0], {**turns[1], "citations": cited}]
+    reply = httpx.post(
+        served[0] + "/api/ask",
+        json={"question": "And when?", "engine": "extractive", "history": turns},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    )
+    assert reply.status_code == 200 and reply.json()["question"] == "And when?"
 
 
 BAD_REQUESTS = [

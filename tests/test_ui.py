@@ -153,7 +153,11 @@ def test_follow_up_passes_the_conversation_as_history(assistant: Assistant) -> N
     *_, (_, turns) = chat.respond(QUESTION, [], engine="extractive")
     *_, (_, turns) = chat.respond("And what did they say about it?", turns, engine="extractive")
     past = history(turns[:2])
-    assert past == [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": turns[1]["content"]}]
+    cited = [{"source": c.source, "start": c.start, "end": c.end} for c in turns[1]["answer"].citations]
+    assert cited and past == [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": turns[1]["content"], "citations": cited},
+    ]
     expected = assistant.ask("And what did they say about it?", history=past, engine="extractive")
     assert turns[3]["answer"].citations == expected.citations
 

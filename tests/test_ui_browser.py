@@ -177,6 +177,61 @@ def test_api_returns_the_cli_answer_record(assistant: Assistant, url: str) -> No
     client.close()
 
 
+CONVERSATION = (
+    "How many Chinese spies were reportedly caught in Kabul?",
+    "When was that?",
+    "On whose behalf were they supposed to carry out attacks?",
+)
+FOLLOW_UP_QUOTE = "The CCP spies were intended to carry out attacks on behalf of a former Islamic terrorist group"
+
+
+def test_a_three_turn_conversation_is_cited_and_new_conversation_forgets_it(
+    assistant: Assistant, page: Any, url: str
+) -> None:
+    history: list[dict[str, Any]] = []
+    expected = []
+    for question in CONVERSATION:  # what the Python API answers with the same history as the page keeps
+        answer = assistant.ask(question, history=history, engine="extractive")
+        expected.append(answer)
+        cited = [{"source": c.source, "start": c.start, "end": c.end} for c in answer.citations]
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text, "citations": cited},
+        ]
+    assert FOLLOW_UP_QUOTE in expected[2].citations[0].quote
+    assert not {c.quote for c in expected[2].citations} & {c.quote for c in expected[0].citations}
+    page.goto(url)
+    answers = page.locator("#qa-conversation .qa-answer.qa-cited")
+    for turn, question in enumerate(CONVERSATION, start=1):
+        ask(page, question)
+        page.wait_for_function(
+            "n => document.querySelectorAll('#qa-conversation .qa-answer.qa-cited').length === n", arg=turn
+        )
+        answer = answers.nth(turn - 1)
+        assert answer.locator(".qa-sources li").count() == len(expected[turn - 1].citations) > 0
+    answers.nth(2).locator("p button.qa-cite", has_text="[1]").click()
+    mark = page.locator("#qa-source-panel mark.qa-highlight")
+    mark.wait_for()
+    assert mark.text_content() == expected[2].citations[0].quote  # the follow-up's own passage, not turn 1's
+    page.screenshot(path=str(ARTIFACTS / "ui-conversation.png"))
+
+    page.locator("#qa-clear").click()
+    page.wait_for_function("() => !document.querySelector('#qa-conversation .qa-msg')")
+    assert page.locator("#qa-source-panel mark.qa-highlight").count() == 0
+    # "When was that?" needs the conversation; subtle: the third question no longer does (the fitted ranker finds
+    # its sentence without it), so it cannot show that the page forgot the conversation
+    alone = assistant.ask(CONVERSATION[1], engine="extractive")  # the same words without the conversation
+    assert expected[1].citations and alone.citations != expected[1].citations
+    ask(page, CONVERSATION[1])
+    page.locator("#qa-conversation .qa-msg.qa-bot .qa-answer:not(.qa-streaming)").wait_for()
+    bot = page.locator("#qa-conversation .qa-msg.qa-bot")
+    assert bot.count() == 1
+    # the page answers as the API does without history: here it abstains, where the conversation had the answer
+    assert alone.abstained
+    assert bot.locator(".qa-abstained .qa-badge").text_content() == "No answer in the articles"
+    assert bot.locator("button.qa-cite").count() == 0
+
+
 def test_the_page_cannot_send_data_to_another_origin(browser: Any, url: str) -> None:
     """The Content-Security-Policy lets the page talk to its own server only (a script injected into an article
     could not send what the user reads elsewhere); the page test fixture fails on any such violation."""

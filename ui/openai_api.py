@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -35,7 +35,7 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
     limiter = anyio.CapacityLimiter(CONCURRENT_ANSWERS)
     app.add_exception_handler(APIError, error_response)  # type: ignore[arg-type]
 
-    async def answer(question: str, history: list[dict[str, str]], engine: str | None, k: int | None) -> Answer:
+    async def answer(question: str, history: Sequence[Mapping[str, Any]], engine: str | None, k: int | None) -> Answer:
         ask = partial(assistant.ask, question, history=history, engine=engine, k=k)
         try:
             return await anyio.to_thread.run_sync(ask, limiter=limiter)
@@ -78,7 +78,7 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
         return JSONResponse(answer_record(await answer(question, history, engine, k)))
 
 
-def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dict[str, str]], str | None, int | None]:
+def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dict[str, Any]], str | None, int | None]:
     """(question, history, engine, k) of an `/api/ask` body."""
     if not isinstance(body, Mapping) or not isinstance(body.get("question"), str):
         raise APIError(400, 'The body must be a JSON object with a "question" string.', param="question")
@@ -90,7 +90,12 @@ def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dic
         raise APIError(400, "k must be a whole number of passages (1 to 100).", param="k")
     if not isinstance(turns, list):
         raise APIError(400, 'history must be a list of {"role", "content"} messages.', param="history")
-    history = [dict(zip(("role", "content"), parse_message(n, turn), strict=True)) for n, turn in enumerate(turns)]
+    history: list[dict[str, Any]] = []
+    for number, turn in enumerate(turns):
+        role, content = parse_message(number, turn)
+        history.append({"role": role, "content": content})
+        if role == "assistant" and "citations" in turn:  # what the answer quoted (as `qa ask --json` gives it)
+            history[-1]["citations"] = turn["citations"]  # well-formed ones are kept by `clean_history`
     return body["question"], history, engine, k
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from qa import MARKER, Answer, Citation, Document, Passage, shorten
 
@@ -26,9 +26,18 @@ class Turn(TypedDict, total=False):
     error: str  # assistant turns that failed with a QAError
 
 
-def history(turns: Iterable[Turn]) -> list[dict[str, str]]:
-    """The conversation as `[{"role", "content"}]` dicts, oldest first, for `Assistant.stream(history=...)`."""
-    return [{"role": turn["role"], "content": turn["content"]} for turn in turns]
+def history(turns: Iterable[Turn]) -> list[dict[str, Any]]:
+    """The conversation as `[{"role", "content"}]` dicts, oldest first, for `Assistant.stream(history=...)`; an
+    answer's turn also carries its "citations" ({source, start, end}), so a follow-up knows what was quoted."""
+    past: list[dict[str, Any]] = []
+    for turn in turns:
+        message: dict[str, Any] = {"role": turn["role"], "content": turn["content"]}
+        if "answer" in turn:
+            message["citations"] = [
+                {"source": c.source, "start": c.start, "end": c.end} for c in turn["answer"].citations
+            ]
+        past.append(message)
+    return past
 
 
 def open_button(

@@ -104,7 +104,7 @@ def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
     present = {q.split for q in questions}
     if present & {"dev", "test"}:  # a set that is fitted on needs its held-out half, and the other way round
         problems += [f"split {s!r} has no question" for s in ("dev", "test") if s not in present]
-    problems += _copied_wording([q for q in questions if q.set == "paraphrase"], corpus_dir)
+    problems += copied_wording([q for q in questions if q.set == "paraphrase"], corpus_dir)
     if not questions and not problems:
         problems.append("the file holds no question")
     return questions, problems
@@ -117,6 +117,16 @@ def _parse_line(line: str, corpus_dir: Path, texts: dict[str, str | None]) -> tu
         return None, [f"not JSON ({exc})"]
     if not isinstance(raw, dict):
         return None, ["not a JSON object"]
+    return parse_question(raw, corpus_dir, texts)
+
+
+def parse_question(
+    raw: dict[str, Any], corpus_dir: Path, texts: dict[str, str | None]
+) -> tuple[Question | None, list[str]]:
+    """One question record -> a `Question` with its gold quotes located in `corpus_dir`, or the problems found.
+
+    `texts` caches the files read (path -> text, None when unreadable) across calls.
+    """
     problems = _field_problems(raw)
     if problems:
         return None, problems
@@ -200,7 +210,8 @@ def copied_runs(question: str, articles: Sequence[str]) -> list[str]:
     return copied
 
 
-def _copied_wording(questions: Sequence[Question], corpus_dir: Path) -> list[str]:
+def copied_wording(questions: Sequence[Question], corpus_dir: Path) -> list[str]:
+    """A problem line for each question that copies a run of words from an article of `corpus_dir`."""
     if not questions:
         return []
     articles = [_source_text(path, {}) or "" for path in sorted(corpus_dir.glob("*")) if path.is_file()]

@@ -20,6 +20,7 @@ from qa.evaluation.metrics import ORIGINS, Record
 from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
 from qa.evaluation.questions import QUESTION_TYPES
 from qa.evaluation.runs import Run, with_all
+from qa.evaluation.turns import ConversationRun, target_table, turn_failure_table, turn_table
 
 logger = logging.getLogger(__name__)
 
@@ -154,20 +155,24 @@ def failure_table(run: Run, configuration: str) -> Table:
     return ["id", "split", "type", "pattern", "question", "missing keywords", "answer"], rows
 
 
-def render_markdown(run: Run, meta: Mapping[str, Any], images: Mapping[str, str]) -> str:
+def render_markdown(
+    run: Run, meta: Mapping[str, Any], images: Mapping[str, str], conversations: ConversationRun | None = None
+) -> str:
     parts = [f"# Evaluation report {meta.get('run_id', '')}", "", _meta_lines(run, meta), ""]
-    for title, table in _sections(run):
+    for title, table in _sections(run, conversations):
         parts += [f"## {title}", "", _markdown_table(*table), ""]
     parts += [f"![{name}]({path})" for name, path in images.items()]
     return "\n".join(parts) + "\n"
 
 
-def render_html(run: Run, meta: Mapping[str, Any], images: Mapping[str, bytes]) -> str:
+def render_html(
+    run: Run, meta: Mapping[str, Any], images: Mapping[str, bytes], conversations: ConversationRun | None = None
+) -> str:
     body = [
         f"<h1>Evaluation report {html.escape(str(meta.get('run_id', '')))}</h1>",
         f"<p>{html.escape(_meta_lines(run, meta)).replace(chr(10), '<br>')}</p>",
     ]
-    for title, table in _sections(run):
+    for title, table in _sections(run, conversations):
         body += [f"<h2>{html.escape(title)}</h2>", _html_table(*table)]
     body += ["<h2>Plots</h2>"] + [
         f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{_base64(png)}">'
@@ -185,25 +190,32 @@ def render_html(run: Run, meta: Mapping[str, Any], images: Mapping[str, bytes]) 
     )
 
 
-def write_report(run: Run, out_dir: Path, meta: Mapping[str, Any]) -> dict[str, Path]:
-    """Write report.json, report.md, report.html and the plots' PNGs into `out_dir`; return their paths."""
+def write_report(
+    run: Run, out_dir: Path, meta: Mapping[str, Any], conversations: ConversationRun | None = None
+) -> dict[str, Path]:
+    """Write report.json, report.md, report.html and the plots' PNGs into `out_dir`; return their paths.
+
+    `conversations` (the multi-turn evaluation) adds its per-turn tables and records."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = {"Success rate per question type": plot_by_type(run), "Latency per question": plot_latency(run)}
+    pngs = {}
+    if run.summaries:
+        pngs = {"Success rate per question type": plot_by_type(run), "Latency per question": plot_latency(run)}
     if run.curve:
         pngs["Abstention trade-off (extractive)"] = plot_curve(run)
     names = {title: f"{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')}.png" for title in pngs}
     for title, png in pngs.items():
         (out_dir / names[title]).write_bytes(png)
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "html": out_dir / "report.html"}
-    paths["json"].write_text(json.dumps(report_data(run, meta), indent=1, ensure_ascii=False), encoding="utf-8")
-    paths["md"].write_text(render_markdown(run, meta, names), encoding="utf-8")
-    paths["html"].write_text(render_html(run, meta, pngs), encoding="utf-8")
+    data = report_data(run, meta, conversations)
+    paths["json"].write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    paths["md"].write_text(render_markdown(run, meta, names, conversations), encoding="utf-8")
+    paths["html"].write_text(render_html(run, meta, pngs, conversations), encoding="utf-8")
     logger.info("Wrote the evaluation report to %s", out_dir)
     return paths
 
 
-def report_data(run: Run, meta: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+def report_data(run: Run, meta: Mapping[str, Any], conversations: ConversationRun | None = None) -> dict[str, Any]:
+    data = {
         "meta": dict(meta),
         "settings": run.settings,
         "splits": run.splits,
@@ -214,9 +226,31 @@ def report_data(run: Run, meta: Mapping[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": run.peak_rss_mb,
         "records": [dataclasses.asdict(r) for r in run.records],
     }
+    if conversations is not None:
+        data["conversations"] = {
+            "summaries": conversations.summaries,
+            "skipped": conversations.skipped,
+            "turns": [dataclasses.asdict(t) for t in conversations.turns],
+        }
+    return data
 
 
-def _sections(run: Run) -> list[tuple[str, Table]]:
+def _sections(run: Run, conversations: ConversationRun | None = None) -> list[tuple[str, Table]]:
+    sections = _question_sections(run) if run.summaries else []
+    if conversations is not None:
+        sections += [
+            (f"Conversations per turn, {split} split", turn_table(conversations, split))
+            for split in with_all(conversations.splits)
+        ]
+        sections.append(("Conversations against their targets", target_table(conversations)))
+        sections += [
+            (f"Conversation turns failed or repeating: {name}", turn_failure_table(conversations, name))
+            for name in conversations.summaries
+        ]
+    return sections
+
+
+def _question_sections(run: Run) -> list[tuple[str, Table]]:
     splits = with_all(run.splits)
     sections = [(f"Summary, {split} split", summary_table(run, split)) for split in splits]
     sections += [(f"Success per question type, {split} split", type_table(run, split)) for split in splits]

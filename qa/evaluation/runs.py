@@ -63,6 +63,17 @@ CONFIGURATIONS = {
             "LangChain textbook: 1000-char chunks, FAISS top-4, chunks as answer",
             engine="baseline",
         ),
+        Configuration(
+            "extractive-join",
+            "ours, extractive, follow-ups read by joining the previous question (no other use of the conversation)",
+            overrides={"follow_ups": "join"},
+        ),
+        Configuration(
+            "llm-rewrite",
+            "ours, local LLM answer, follow-ups rewritten as standalone questions by the LLM",
+            engine="llm",
+            overrides={"follow_ups": "llm"},
+        ),
     )
 }
 GROUPS = {
@@ -70,6 +81,7 @@ GROUPS = {
     "chunk-sizes": ("chunks-80", "extractive", "chunks-240"),
     "k": ("k3", "extractive", "k10"),
     "standard": ("extractive", "llm", "dense", "baseline"),
+    "follow-ups": ("extractive", "extractive-join", "llm", "llm-rewrite"),
 }
 
 
@@ -138,7 +150,7 @@ class Harness:
                 except QAError as exc:
                     logger.warning("Skipping %s on %s: %s", configuration.name, corpus_dir, exc)
                     run.skipped[configuration.name] = str(exc)
-                    self._tick(len(group))
+                    self.tick(len(group))
                     continue
                 records += self.answer_all(answerer, configuration, group)
             if records:
@@ -206,7 +218,7 @@ class Harness:
         engine = None if configuration.engine == "baseline" else configuration.engine
         for question in questions:
             records.append(answer_one(answerer, question, configuration.name, engine=engine, retrieve=retrieve))
-            self._tick()
+            self.tick()
         return records
 
     def abstention_curve(self, questions: Sequence[Question], splits: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -238,7 +250,8 @@ class Harness:
         """The curve's grid plus the current setting, so the current operating point is on it."""
         return sorted({*CURVE_THRESHOLDS, self.base.picker.threshold})
 
-    def _tick(self, count: int = 1) -> None:
+    def tick(self, count: int = 1) -> None:
+        """Count `count` answers done and report progress."""
         self.done += count
         if self.progress:
             self.progress(self.done, self.total)

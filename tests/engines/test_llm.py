@@ -163,9 +163,10 @@ def test_generation_stops_at_the_token_bound(assistant, kabul, embedder):
 
 
 def test_a_follow_up_is_rewritten_by_the_model_before_retrieval(assistant, embedder):
+    settings = assistant.settings.replace(follow_ups="llm")  # opt-in: by default follow-ups are read without it
     replies = iter([KABUL, "NOT IN EVIDENCE"])
-    engine = engine_with(GenericFakeChatModel(messages=replies), assistant.settings, embedder)
-    llm_assistant = Assistant(assistant.settings, assistant.index, embedder, {"llm": engine})
+    engine = engine_with(GenericFakeChatModel(messages=replies), settings, embedder)
+    llm_assistant = Assistant(settings, assistant.index, embedder, {"llm": engine})
     history = [
         {"role": "user", "content": "Tell me about the Kabul airport bombing."},
         {"role": "assistant", "content": "A suicide bomber attacked the airport [1]."},

@@ -1,0 +1,97 @@
+"""A `FollowUp` (a question in its conversation) + the index -> the sentences earlier answers quoted, and the
+evidence scores moved so that a follow-up is not answered with an earlier answer again.
+
+Earlier answers' quotes are found from the citations the history gives (spans), or else in the answer text itself
+(the extractive engine writes its quotes verbatim). When the question asks for something new, a sentence already
+quoted keeps only QUOTED_KEEP of its P(answers), unless it holds what the question adds (`EvidencePicker` decides:
+a figure or date no earlier question asked for, and its new terms), so a follow-up such as "and when?" gets a new
+sentence, or an abstention, instead of the previous quote.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from collections.abc import Callable
+
+from qa.question import ARTICLE_PREFIX, FollowUp
+from qa.store import Store
+from qa.text import MARKER
+
+# Set by hand on the dev conversations of eval/conversations.jsonl (`qa eval --conversations-only --split dev`).
+QUOTED_KEEP = 0.1  # share of P(answers) an already quoted sentence keeps when the question asks for something new
+OWN_COVERAGE = 0.3  # ...unless it holds this much (IDF-weighted) of the terms the question adds to earlier ones
+STEM_PREFIX = 4  # letters two forms of one word share at least ("lead" ~ "leader")
+MIN_QUOTE_CHARS = 12  # shorter sentences are not looked for in an answer's text
+SPACE = re.compile(r"\s+")
+
+# (sentence id, the earlier questions it was quoted for) -> whether it holds what the question newly asks
+AnswersNew = Callable[[int, list[str]], bool]
+
+
+class QuoteFinder:
+    """Maps what earlier answers cited or quoted back to the index's sentence ids."""
+
+    def __init__(self, index: Store) -> None:
+        self.index = index
+        self._starts: dict[str, tuple[list[int], list[int]]] | None = None  # source -> (starts, ids), by start
+        self._texts: dict[str, list[int]] | None = None  # normalised sentence text -> ids
+
+    def quoted(self, follow_up: FollowUp) -> dict[int, list[str]]:
+        """Sentences earlier answers quoted (those their citations overlap, else those found in their text), each
+        with the questions it was quoted for."""
+        found: dict[int, list[str]] = {}
+        for exchange in follow_up.exchanges:
+            ids = {i for span in exchange.cited for i in self.covering(*span)} or self.in_text(exchange.answer)
+            for i in sorted(ids):
+                found.setdefault(i, []).append(exchange.question)
+        return found
+
+    def covering(self, source: str, start: int, end: int) -> list[int]:
+        """Citable sentences of `source` overlapping [start, end)."""
+        if self._starts is None:
+            grouped: dict[str, list[tuple[int, int]]] = {}
+            for i, sentence in enumerate(self.index.sentences):
+                if sentence.kind == "sentence":
+                    grouped.setdefault(sentence.source, []).append((sentence.start, i))
+            self._starts = {s: ([a for a, _ in pairs], [i for _, i in pairs]) for s, pairs in grouped.items()}
+        starts, ids = self._starts.get(source, ([], []))
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
+        return [i for i in ids[first : bisect.bisect_left(starts, end)] if self.index.sentences[i].end > start]
+
+    def in_text(self, answer: str) -> set[int]:
+        """Sentences quoted verbatim in `answer` (spacing aside), each ending right before one of its [n] markers."""
+        if self._texts is None:
+            texts: dict[str, list[int]] = {}
+            for i, sentence in enumerate(self.index.sentences):
+                text = _normal(self.index.text(sentence))
+                if sentence.kind == "sentence" and len(text) >= MIN_QUOTE_CHARS:
+                    texts.setdefault(text, []).append(i)
+            self._texts = texts  # subtle: assigned when complete, so another thread never sees it half built
+        found: set[int] = set()
+        for segment in MARKER.split(ARTICLE_PREFIX.sub(" ", answer))[:-1:2]:  # the text before each marker
+            words = _normal(segment).split(" ")
+            for first in range(len(words)):  # a quote is a suffix of the text before its marker
+                found.update(self._texts.get(" ".join(words[first:]), ()))
+        return found
+
+    def demote(
+        self, scores: dict[int, float], follow_up: FollowUp, quoted: dict[int, list[str]], answers_new: AnswersNew
+    ) -> dict[int, float]:
+        """New P(answers) for the candidates (sentence id -> P): an already quoted sentence keeps QUOTED_KEEP of
+        it when the question asks for something new that the sentence does not hold."""
+        if not follow_up.asks_new:
+            return scores
+        return {i: p * QUOTED_KEEP if i in quoted and not answers_new(i, quoted[i]) else p for i, p in scores.items()}
+
+
+def same_stem(a: str, b: str) -> bool:
+    """Whether two terms are forms of one word by their common start ("provide" ~ "provided", "lead" ~ "leader").
+    `qa.text.stem` keeps verb forms apart, which suits weighing terms but not this question."""
+    common = len(os.path.commonprefix([a, b]))
+    return common >= STEM_PREFIX and common >= min(len(a), len(b)) - 1
+
+
+def _normal(text: str) -> str:
+    return SPACE.sub(" ", text).strip()
