@@ -162,10 +162,16 @@ class FollowUp:
 
     question: str  # as asked
     query: str  # the question plus what it refers to (the earlier question, names, dates): retrieval reads this
-    standalone: str  # a readable form for the answer engine: the earlier question joined to a follow-up
+    standalone: str  # a readable form for the answer engine: the follow-up, then the question it follows
     context: str  # what was carried over from earlier turns ("" when the question stands alone)
     exchanges: tuple[Exchange, ...]  # the conversation so far, oldest first
     asks_new: bool  # it asks for something earlier answers did not give: prefer evidence they did not quote
+
+
+def follow_up_text(question: str, earlier: str) -> str:
+    """How the answer engine reads a follow-up: the question asked now first, then the one it follows (a small model
+    given "EARLIER NOW" answers the earlier question)."""
+    return f"{question} (It follows the question: {earlier})"
 
 
 def resolve_follow_up(question: str, history: History | None) -> FollowUp:
@@ -190,7 +196,7 @@ def resolve_follow_up(question: str, history: History | None) -> FollowUp:
     if refers:
         source = antecedent(question, exchanges)
         context = _distinct(question, [topics[source], *carried[source]])
-        standalone = f"{exchanges[source].question} {question}"
+        standalone = follow_up_text(question, exchanges[source].question)
     return FollowUp(
         question=question,
         query=f"{question} {context}" if context else question,

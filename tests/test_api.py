@@ -129,7 +129,7 @@ def test_follow_ups_are_read_as_settings_say(fake_assistant: Assistant) -> None:
     context, _ = llm_assistant(fake_assistant, "context")  # no reply scripted: the model is never asked
     read = context._standalone(question, KELUD_HISTORY, context.engines["llm"])
     assert read.query.startswith(f"{question} {KELUD}") and "12,000" not in read.query and read.asks_new
-    assert read.standalone == f"{KELUD} {question}" and len(read.exchanges) == 1
+    assert read.standalone == f"{question} (It follows the question: {KELUD})" and len(read.exchanges) == 1
 
     rewriting, replies = llm_assistant(fake_assistant, "llm", "How far did the ash of Mount Kelud fall?")
     rewritten = rewriting._standalone(question, KELUD_HISTORY, rewriting.engines["llm"])

@@ -77,7 +77,9 @@ def test_a_pronoun_carries_the_previous_question_and_the_names_of_its_answer() -
     assert follow_up.query.startswith("What did he ask the Taliban to do? Who met Mullah Baradar in Tianjin?")
     assert "Foreign Minister Wang Yi" in follow_up.context and "Ghani Baradar" in follow_up.context
     assert "In late" not in follow_up.context  # a sentence's first word is no name
-    assert follow_up.standalone == "Who met Mullah Baradar in Tianjin? What did he ask the Taliban to do?"
+    assert follow_up.standalone == (
+        "What did he ask the Taliban to do? (It follows the question: Who met Mullah Baradar in Tianjin?)"
+    )
     assert follow_up.asks_new
 
 
