@@ -45,7 +45,8 @@ def build_mcp(assistant: Assistant) -> MCPServer:
 
         Returns the `qa ask --json` record: "answer" (sentences ending in [n] markers), "abstained", "citations"
         ({marker, source, start, end, quote}; quote is exactly the article's text[start:end]), "passages",
-        "timings_ms" and "engine". `engine` is "auto" (default), "extractive" (quotes) or "llm" if available.
+        "timings_ms", "engine" and "usage" (an LLM answer's token counts). `engine` is "auto" (default),
+        "extractive" (quotes) or "llm" if available.
         """
         if engine is not None and engine not in engines:
             raise ToolError(f"engine={engine!r} is not available here; use one of {', '.join(engines)}.")
