@@ -122,6 +122,9 @@ def answers_table(data: Mapping[str, Any]) -> str:
     )
 
 
+TOKENS = ("prompt_tokens", "completion_tokens")  # an answer's usage, as the stages table shows it
+
+
 def _stages_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Where the time goes (median ms of each stage an answer reports) and the LLM's tokens, per engine."""
     ours = [r for r in rows if r.get("stages_p50_ms")]
@@ -142,9 +145,6 @@ def _stages_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "Where the time goes (median per stage; answer_ms holds the engine's own stages)",
         markdown_table(header, table),
     ]
-
-
-TOKENS = ("prompt_tokens", "completion_tokens")
 
 
 def profile_table(data: Mapping[str, Any]) -> str:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa import EvalSetError
-from qa.evaluation.questions import Question, copied_wording, parse_question
+from qa.evaluation.questions import Question, copied_wording, parse_question, parse_set, raise_problems
 
 CONVERSATIONS = Path("eval/conversations.jsonl")
 FOLLOW_UP_KINDS = ("pronoun", "ellipsis", "shift", "return")
@@ -40,9 +39,7 @@ class Conversation:
 def load_conversations(path: Path, corpus_dir: Path) -> list[Conversation]:
     """The conversations with every gold quote located in its file; EvalSetError lists every problem."""
     conversations, problems = _parse(path, corpus_dir)
-    if problems:
-        shown = "\n".join(f"- {p}" for p in problems[:20])
-        raise EvalSetError(f"{path} has {len(problems)} problem(s); fix these lines:\n{shown}")
+    raise_problems(path, problems)
     return conversations
 
 
@@ -52,20 +49,9 @@ def validate_conversations(path: Path, corpus_dir: Path) -> list[str]:
 
 
 def _parse(path: Path, corpus_dir: Path) -> tuple[list[Conversation], list[str]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalSetError(f"Cannot read the conversation set {path} ({exc}): pass --conversation-file FILE.") from exc
-    texts: dict[str, str | None] = {}
-    conversations: list[Conversation] = []
-    problems: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            conversation, found = _parse_line(line, corpus_dir, texts)
-            conversations += [conversation] if conversation else []
-            problems += [f"line {number}: {problem}" for problem in found]
-    ids = [c.id for c in conversations]
-    problems += [f"id {i!r} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    conversations, problems = parse_set(
+        path, corpus_dir, _parse_line, what="conversation set", option="--conversation-file"
+    )
     present = {c.split for c in conversations}
     problems += [f"split {s!r} has no conversation" for s in CONVERSATION_SPLITS if conversations and s not in present]
     problems += copied_wording([turn for c in conversations for turn in c.turns], corpus_dir)

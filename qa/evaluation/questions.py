@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from qa import EvalSetError
 
@@ -75,32 +75,55 @@ def load_thresholds(path: Path) -> dict[str, Any]:
 def load_questions(path: Path, corpus_dir: Path) -> list[Question]:
     """The question set with each gold quote located in its file; EvalSetError lists every problem."""
     questions, problems = _parse(path, corpus_dir)
-    if problems:
-        shown = "\n".join(f"- {p}" for p in problems[:20])
-        raise EvalSetError(f"{path} has {len(problems)} problem(s); fix these lines:\n{shown}")
+    raise_problems(path, problems)
     return questions
 
 
 def validate_questions(path: Path, corpus_dir: Path) -> list[str]:
-    """Every problem of the question set: JSON, fields, types, splits, unique ids, quotes found verbatim."""
+    """Every problem of the question set: JSONL, fields, types, splits, unique ids, quotes found verbatim."""
     return _parse(path, corpus_dir)[1]
 
 
-def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Identified)
+LineParser = Callable[[str, Path, dict[str, str | None]], tuple[Item | None, list[str]]]
+
+
+def parse_set(
+    path: Path, corpus_dir: Path, parse_line: LineParser[Item], *, what: str, option: str
+) -> tuple[list[Item], list[str]]:
+    """A JSONL evaluation set read line by line with `parse_line`: its items and every problem, by line number,
+    repeated ids included. `what` and `option` name the set and the option that points elsewhere."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise EvalSetError(f"Cannot read the question set {path} ({exc}): pass --questions FILE.") from exc
-    texts: dict[str, str | None] = {}
-    questions: list[Question] = []
+        raise EvalSetError(f"Cannot read the {what} {path} ({exc}): pass {option} FILE.") from exc
+    texts: dict[str, str | None] = {}  # the corpus files the quotes are looked up in, read once
+    items: list[Item] = []
     problems: list[str] = []
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            question, found = _parse_line(line, corpus_dir, texts)
-            questions += [question] if question else []
+            item, found = parse_line(line, corpus_dir, texts)
+            items += [item] if item else []
             problems += [f"line {number}: {problem}" for problem in found]
-    ids = [q.id for q in questions]
+    ids = [item.id for item in items]
     problems += [f"id {i!r} is used more than once" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    return items, problems
+
+
+def raise_problems(path: Path, problems: Sequence[str]) -> None:
+    """EvalSetError listing the first 20 problems of the set at `path`, if it has any."""
+    if problems:
+        shown = "\n".join(f"- {p}" for p in problems[:20])
+        raise EvalSetError(f"{path} has {len(problems)} problem(s); fix these lines:\n{shown}")
+
+
+def _parse(path: Path, corpus_dir: Path) -> tuple[list[Question], list[str]]:
+    questions, problems = parse_set(path, corpus_dir, _parse_line, what="question set", option="--questions")
     present = {q.split for q in questions}
     if present & {"dev", "test"}:  # a set that is fitted on needs its held-out half, and the other way round
         problems += [f"split {s!r} has no question" for s in ("dev", "test") if s not in present]
