@@ -10,13 +10,13 @@ import logging
 import re
 from collections.abc import Mapping
 
+from qa.decision import abstention, unsupported
 from qa.text import MARKER
-from qa.types import Answer, Citation, Document, Passage, SentenceCheck
+from qa.types import Answer, Citation, Document
 
 logger = logging.getLogger(__name__)
 
 REPEATED_MARKER = re.compile(r"(\[(\d{1,3})\])([.!?]?)(?:\s*\[\2\])+")
-REFUSAL = "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
 
 
 def defuse_markers(text: str) -> str:
@@ -46,15 +46,9 @@ def markers(text: str) -> list[int]:
     return list(dict.fromkeys(int(m) for m in MARKER.findall(text)))
 
 
-def abstention(
-    question: str, passages: tuple[Passage, ...], *, engine: str, checks: tuple[SentenceCheck, ...] = ()
-) -> Answer:
-    """The fixed refusal: no citations; retrieved passages are kept only to be shown as not answering."""
-    return Answer(question, REFUSAL, True, (), passages, engine=engine, checks=checks)
-
-
 def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
-    """Drop invalid or unused citations and dangling markers; an answer left without citations abstains."""
+    """Drop invalid or unused citations and dangling markers; an answer left without citations abstains
+    (`qa.decision.unsupported`)."""
     if answer.abstained:
         return dataclasses.replace(answer, citations=())
     used = set(markers(answer.text))
@@ -76,7 +70,7 @@ def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
     text = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer.text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = REPEATED_MARKER.sub(r"\1\3", text)  # "fact [5]. [5]" -> "fact [5]."
-    if not kept and answer.engine != "smalltalk":
+    if unsupported(answer, kept):
         return dataclasses.replace(
             abstention(answer.question, answer.passages, engine=answer.engine, checks=answer.checks),
             timings_ms=answer.timings_ms,

@@ -17,6 +17,9 @@ QAError
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class QAError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -68,3 +71,11 @@ class LLMError(QAError):
 
 class EvalSetError(QAError):
     pass
+
+
+def require(module: str, install: str) -> ModuleType:
+    """Import an optional heavy module, or raise MissingDependency with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"Python package for {module!r} is missing: run {install}") from exc

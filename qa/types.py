@@ -1,4 +1,5 @@
-"""Result and record types shared by every stage: documents, sentences, chunks, passages, citations, answers.
+"""Result and record types shared by every stage: documents, sentences, chunks, passages, evidence, verdicts,
+citations, answers.
 
 Offsets are Python string offsets into a document's original text (decoded as UTF-8, never normalised).
 """
@@ -59,6 +60,31 @@ class Citation:
     start: int
     end: int
     quote: str  # always == original_text[start:end]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A candidate sentence for a question, with P(it answers) from the ranker and the features it read."""
+
+    sentence_id: int
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float  # P(this sentence answers the question), from the ranker
+    dense: float
+    coverage: float
+    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether the evidence answers the question (`qa.decision`), why, and P(answerable)."""
+
+    answerable: bool
+    reason: str
+    probability: float = 1.0  # P(answerable) from the decision model
+    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

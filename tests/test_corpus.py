@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import MAX_ARTICLE_CHARS, find_boilerplate, load_corpus, make_document
 from qa.errors import CorpusError, EmptyCorpus
+from qa.ingest import MAX_ARTICLE_CHARS, find_boilerplate, load_corpus, make_document
 from tests.conftest import SEEDS
 
 

@@ -1,9 +1,8 @@
-"""Corpus -> on-disk index (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
+"""Corpus -> the FAISS store on disk (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
 
-`Store` is what retrieval and evidence read, whichever backend holds the index: `Index` here (FAISS files, BM25 in
-memory) or `PgStore` (qa/store_pg.py, PostgreSQL + pgvector). Builds are incremental (vectors of unchanged texts
-are reused) and atomic (written aside, then swapped in). Nothing is pickled: JSON for records, FAISS's own writer
-for vectors.
+Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
+Nothing is pickled: JSON for records, FAISS's own writer for vectors. BM25 (bm25s) is built in memory at first use.
+The reader and the writer of these files stay in one module (a little over 300 lines) so the format is defined once.
 """
 
 from __future__ import annotations
@@ -17,33 +16,30 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 import bm25s
 import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING
 from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder
 from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
-from qa.integrity import (
+from qa.store.base import Kind, Snapshot
+from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
+from qa.store.checks import (
     FORMAT_VERSION,
     check_compatible,
-    check_consistent,
     check_format,
-    check_unique,
     corpus_of,
     one_line,
+    records_problem,
     sentence_digest,
 )
-from qa.prepare import no_text, prepare, text_digest
-from qa.text import tokenize
+from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
@@ -52,62 +48,18 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
 
 
-Kind = Literal["chunks", "sentences"]
-
-
-@runtime_checkable
-class Store(Protocol):
-    """One consistent corpus as retrieval and evidence see it. Ids are positions in `chunks` / `sentences`."""
-
-    @property
-    def location(self) -> str:
-        """The folder or the database URL (never with a password): for messages."""
-
-    @property
-    def manifest(self) -> Mapping[str, Any]: ...
-
-    @property
-    def documents(self) -> Mapping[str, Document]: ...
-
-    @property
-    def sentences(self) -> Sequence[Sentence]: ...
-
-    @property
-    def chunks(self) -> Sequence[Chunk]: ...
-
-    def text(self, item: Sentence | Chunk) -> str:
-        """The exact document slice of a sentence or chunk."""
-
-    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
-        """Ids of the `count` chunks or sentences nearest to a unit `query` vector (inner product), best first."""
-
-    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
-        """The stored unit vectors of `ids`, one row each, in the order given."""
-
-    def lexical(self, query: str, count: int) -> list[int]:
-        """Ids of at most `count` chunks sharing words with `query`, best first (none when no word matches)."""
-
-
 @dataclass(frozen=True)
-class Index:
-    """The FAISS store: records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
+class FaissStore(Snapshot):
+    """The FAISS store: the records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
 
-    path: Path
-    manifest: dict[str, Any]
-    documents: dict[str, Document]
-    sentences: list[Sentence]
-    chunks: list[Chunk]
     chunk_vectors: Any  # faiss.Index
     sentence_vectors: Any  # faiss.Index
     _bm25: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
-    def location(self) -> str:
-        return str(self.path)
-
-    def text(self, item: Sentence | Chunk) -> str:
-        return self.documents[item.source].text[item.start : item.end]
+    def path(self) -> Path:
+        return Path(self.location)
 
     def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
         return search_one(self.chunk_vectors if kind == "chunks" else self.sentence_vectors, query, count)
@@ -128,6 +80,10 @@ class Index:
             return []
         ids, scores = bm25.retrieve([tokens], k=min(count, len(self.chunks)), show_progress=False)
         return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def newer(self) -> None:
+        """Files are read into memory once: a worker restarts to serve a rebuilt folder."""
+        return None
 
     def bm25(self) -> Any:
         """The BM25 index of the chunks (bm25s), built once, at first use, by one thread."""
@@ -152,43 +108,38 @@ def search_one(vectors: Any, query: np.ndarray, count: int) -> list[int]:
     return [int(i) for i in ids[0] if i >= 0]
 
 
-def build_index(
+def build_faiss(
     settings: Settings,
     *,
     documents: Sequence[Document] | None = None,
     embedder: Embeddings | None = None,
     progress: Progress | None = None,
-) -> Index:
+) -> FaissStore:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
     texts not already indexed there. The new index is checked before it replaces the old one.
 
     `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
     """
     started = time.perf_counter()
-    if documents is None:
-        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
-    check_unique(documents)
-    owner = corpus_of(settings.index_dir)
-    if owner is not None and owner != settings.corpus_dir.resolve():
-        logger.warning(
-            "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
-        )
-    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
-    prepared = prepare(documents, settings, lambda digests: _cached_vectors(settings), load, progress)
+    build = build_input(settings, documents, embedder)
+    warn_replacing(corpus_of(settings.index_dir), settings)
+    prepared = prepare(build.documents, settings, lambda digests: _cached_vectors(settings), build.embedder, progress)
     sentences, chunks = prepared.sentences, prepared.chunks
     if not chunks:
         raise no_text(settings)
     chunk_index = vector_index(prepared.chunk_vectors, settings)
     sentence_index = vector_index(prepared.sentence_vectors, settings)
     dim = prepared.chunk_vectors.shape[1]
-    manifest = _manifest(documents, sentences, chunks, dim, settings, time.perf_counter() - started)
-    records = (documents, sentences, chunks, chunk_index, sentence_index)
+    manifest = _manifest(build.documents, sentences, chunks, dim, settings, time.perf_counter() - started)
+    records = (build.documents, sentences, chunks, chunk_index, sentence_index)
     index = _write_atomically(settings.index_dir, manifest, *records, settings=settings)
-    logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
+    logger.info(
+        "Indexed %d documents, %d chunks in %.1f s", len(build.documents), len(chunks), manifest["build_seconds"]
+    )
     return index
 
 
-def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
+def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
     """Load and check an index; raise IndexNotFound, IndexCorrupt or IndexMismatch with the fix."""
     manifest_path = index_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -208,24 +159,33 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
         raise IndexCorrupt(
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
-    index = Index(index_dir, manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    check_consistent(index, [r.get("digest") for r in raw_sentences])
+    index = FaissStore(str(index_dir), manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
+    problem = _vector_problem(index) or records_problem(
+        index, [r.get("digest") for r in raw_sentences], sentence_digest
+    )
+    if problem:
+        raise IndexCorrupt(f"Index at {index_dir} is inconsistent ({problem}): rebuild it with `qa index`.")
     if settings is not None:
         check_compatible(manifest, settings)
     return index
 
 
-def stale_sources(index: Store, documents: Iterable[Document]) -> list[str]:
-    """Sources added, changed or removed since the index was built."""
-    current = {d.source: d.sha256 for d in documents}
-    indexed = {source: doc.sha256 for source, doc in index.documents.items()}
-    return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
+def _vector_problem(index: FaissStore) -> str | None:
+    """What is wrong with the FAISS files beside the records, or None: vector counts and dimensions."""
+    dim = index.manifest.get("dim")
+    if index.chunk_vectors.ntotal != len(index.chunks):
+        return f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks"
+    if index.sentence_vectors.ntotal != len(index.sentences):
+        return f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
+    if not index.chunk_vectors.d == index.sentence_vectors.d == dim:
+        return f"vector dimension {index.chunk_vectors.d}/{index.sentence_vectors.d} differs from the manifest's {dim}"
+    return None
 
 
 def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the texts already in the index at settings.index_dir, keyed by text hash."""
     try:
-        old = load_index(settings.index_dir, settings)
+        old = load_faiss(settings.index_dir, settings)
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
@@ -292,7 +252,7 @@ def _write_atomically(
     sentence_index: Any,
     *,
     settings: Settings,
-) -> Index:
+) -> FaissStore:
     """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
@@ -307,7 +267,7 @@ def _write_atomically(
         faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         try:
-            index = load_index(staging, settings)
+            index = load_faiss(staging, settings)
         except IndexProblem as exc:  # subtle: never swap in an index that the next load would refuse
             raise IndexCorrupt(
                 f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
@@ -316,7 +276,7 @@ def _write_atomically(
         _swap(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return dataclasses.replace(index, path=target)
+    return dataclasses.replace(index, location=str(target))
 
 
 def _swap(staging: Path, target: Path) -> None:

@@ -4,6 +4,7 @@ One build is one transaction under an advisory lock: readers see the old generat
 and two builders take turns. Only documents whose content hash changed get new rows (their vectors reused by
 text digest where the database already has them); their old rows die with the new generation and are deleted
 `KEEP_GENERATIONS` builds later, so a worker still answering from the old snapshot keeps finding them.
+The schema and the steps of one build transaction stay together (a little over 300 lines): each step relies on it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING
 from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder, require
-from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable
-from qa.integrity import FORMAT_VERSION, check_compatible, check_unique, owner_in
-from qa.prepare import Prepared, no_text, prepare, text_digest
-from qa.store_pg import (
+from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable, require
+from qa.store.build import Prepared, build_input, no_text, prepare, text_digest, warn_replacing
+from qa.store.checks import FORMAT_VERSION, check_compatible, owner_in
+from qa.store.pg import (
     DROP_FIX,
     INSTALL,
     TABLES,
@@ -35,6 +33,7 @@ from qa.store_pg import (
     snapshot_in,
     unavailable,
 )
+from qa.text import ENCODING
 from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
@@ -86,17 +85,11 @@ def build_pg(
 ) -> PgStore:
     """Index `settings.corpus_dir` (or `documents`) into the database at settings.store, embedding only new texts."""
     started = time.perf_counter()
-    documents = list(documents if documents is not None else load_corpus(settings.corpus_dir))
-    check_unique(documents)
-    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
+    build = build_input(settings, documents, embedder)
+    documents = build.documents
 
     def write(conn: Any, state: tuple[int, dict[str, Any]] | None) -> bool:
-        owner = owner_in(state[1]) if state else None
-        if owner is not None and owner != settings.corpus_dir.resolve():
-            logger.warning(
-                "Replacing the index in %s, built from %s, with one of %s.", settings.store_location, owner,
-                settings.corpus_dir,
-            )  # fmt: skip
+        warn_replacing(owner_in(state[1]) if state else None, settings)
         indexed = _indexed(conn, state[0]) if state else {}
         changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != d.sha256]
         current = {d.source for d in documents}
@@ -105,7 +98,7 @@ def build_pg(
         if state and not changed and not retired:
             return False
         known = (lambda digests: _known_vectors(conn, digests)) if state else (lambda digests: {})
-        prepared = prepare(changed, settings, known, load, progress)
+        prepared = prepare(changed, settings, known, build.embedder, progress)
         kept_chunks = _count(conn, "qa_chunks", state[0]) - _count_of(conn, retired) if state else 0
         if kept_chunks + len(prepared.chunks) == 0:
             raise no_text(settings)
