@@ -17,7 +17,7 @@ from qa.conversation import FollowUp, History, clean_history, resolve_follow_up,
 from qa.decision import Decision, load_ranker
 from qa.embed import SentenceEmbedder
 from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
-from qa.engines.extractive import quote_instead
+from qa.engines.extractive import hedge, quote_instead
 from qa.errors import InvalidQuestion, LLMError, QAError
 from qa.evidence import EvidencePicker
 from qa.question import clean_question, smalltalk_reply
@@ -174,7 +174,7 @@ class Assistant:
         picked = time.perf_counter()
         answer: Answer | None = None
         try:
-            for item in chosen.stream(request):
+            for item in _hedged(request, chosen.name) if request.verdict.hedge else chosen.stream(request):
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -194,7 +194,10 @@ class Assistant:
             "answer_ms": elapsed_ms(picked),
             "total_ms": elapsed_ms(started),
         }
-        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), documents)
+        confidence = round(request.verdict.probability, 4)
+        yield finalize(
+            dataclasses.replace(answer, question=cleaned, timings_ms=timings, confidence=confidence), documents
+        )
 
     def _standalone(self, question: str, history: History | None, engine: Engine) -> FollowUp:
         """The question read in its conversation (settings.follow_ups): names, dates and quotes carried over from
@@ -218,6 +221,13 @@ class Assistant:
         if name not in self.engines:
             raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
         return self.engines[name]
+
+
+def _hedged(request: Request, engine: str) -> Iterator[str | Answer]:
+    """The hedge (`qa.decision`: answerable, not confidently) as a stream: its text, then the Answer."""
+    answer = hedge(request, engine=engine)
+    yield answer.text
+    yield answer
 
 
 def check_k(k: object) -> int | None:

@@ -42,6 +42,9 @@ class Settings:
     evidence_sentences: int = 3  # at most this many sentences quoted by the extractive engine
     ranker_path: Path | None = None  # None: the fitted models shipped in the package
     abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
+    # Between the abstain threshold and this one an answer is a hedge ("The articles don't state this directly; the
+    # closest passage says: ..."); None: the one fitted with the decision (qa/ranker.json), if it has one.
+    confident_threshold: float | None = None
     quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
     llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt

@@ -51,6 +51,9 @@ class Record:
     error: str | None = None
     origin: str | None = None  # LLM answers: "own", "corrected", "fallback" (extractive) or "abstained"
     corpus: str = ""
+    confidence: float | None = None  # P(answerable) the decision gave the question
+    hedged: bool = False  # the answer was a hedge (counted in `abstained`)
+    set: str = ""  # how the question was written ("off-topic": a far miss)
 
 
 def normalize_text(text: str) -> str:
@@ -100,6 +103,11 @@ def is_precise(citation: Citation, question: Question) -> bool:
     return any(normalize_text(keyword) in quote for keyword in question.keywords)
 
 
+def declined(answer: Answer) -> bool:
+    """Whether the answer asserts nothing: a refusal, or a hedge pointing at the closest passage."""
+    return answer.abstained or answer.hedged
+
+
 def answer_origin(answer: Answer) -> str | None:
     """Whose text an LLM answer is: the model's own, the model's with sentences dropped or citations corrected,
     the extractive fallback, or an abstention; None for other engines."""
@@ -108,7 +116,7 @@ def answer_origin(answer: Answer) -> str | None:
         return None
     if answer.engine != engine:
         return "fallback"
-    if answer.abstained:
+    if declined(answer):
         return "abstained"
     corrected = any(not check.kept or "realigned" in check.reason for check in answer.checks)
     return "corrected" if corrected else "own"
@@ -116,8 +124,8 @@ def answer_origin(answer: Answer) -> str | None:
 
 def is_success(question: Question, answer: Answer) -> bool:
     if question.type == "unanswerable":
-        return answer.abstained
-    return not answer.abstained and contains_keywords(answer.text, question.keywords)
+        return declined(answer)
+    return not declined(answer) and contains_keywords(answer.text, question.keywords)
 
 
 def score(
@@ -144,9 +152,9 @@ def score(
         split=question.split,
         question=question.question,
         answer=answer.text,
-        abstained=answer.abstained,
+        abstained=declined(answer),
         success=is_success(question, answer),
-        missing_keywords=question.keywords if answer.abstained else _missing(answer.text, question.keywords),
+        missing_keywords=question.keywords if declined(answer) else _missing(answer.text, question.keywords),
         retrieved_ranks=ranks,
         reciprocal_rank=(1.0 / first if first else 0.0) if question.evidence else None,
         citations=len(answer.citations),
@@ -158,6 +166,9 @@ def score(
         ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
         origin=answer_origin(answer),
         corpus=question.corpus_dir.as_posix(),
+        confidence=answer.confidence,
+        hedged=answer.hedged,
+        set=question.set,
     )
 
 
