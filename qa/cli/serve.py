@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from qa import MissingDependency
+from qa import Assistant, MissingDependency, QAError
 from qa.cli import base
 from qa.cli.base import cli, engine_option, settings_from, store_option
 from qa.cli.terminal import errors_as_click
@@ -42,12 +42,20 @@ def chat(
             raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
         check_exposure(settings, insecure_no_key=insecure_no_key)  # before the models load
         assistant = base.load_assistant(settings)
-        click.echo(
-            f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
-            f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
-            err=True,
-        )
-        serve_page(assistant, settings, insecure_no_key=insecure_no_key)
+        for name, ms in assistant.warm_up().items():  # the first answer then costs what later ones do
+            click.echo(f"Warmed up the {name} engine in {ms / 1000:.1f} s", err=True)
+
+        def announce() -> None:  # once the port is bound: a port in use fails before this
+            click.echo(
+                f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
+                f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
+                err=True,
+            )
+
+        try:
+            serve_page(assistant, settings, insecure_no_key=insecure_no_key, ready=announce)
+        except OSError as exc:
+            raise QAError(f"Cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}.") from exc
 
 
 @cli.command("mcp")
