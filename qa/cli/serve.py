@@ -76,10 +76,10 @@ def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | No
     settings = settings_from(ctx, engine=engine, store=store)
     with errors_as_click():
         try:  # the mcp SDK is an optional extra: only this command needs it
-            from ui.mcp_server import serve_mcp
+            from ui.mcp_server import Loading, serve_mcp
         except ImportError as exc:
             raise MissingDependency(f"The MCP server needs the mcp SDK ({exc}): run pip install 'qa[mcp]'.") from exc
-        assistant = base.load_assistant(settings)
         where = f"http://127.0.0.1:{port}/mcp" if over_http else "stdio"
-        click.echo(f"MCP server for {len(assistant.documents)} articles on {where}", err=True)
-        serve_mcp(assistant, http=over_http, port=port)
+        click.echo(f"MCP server for {settings.corpus_dir} on {where} (the models load in the background)", err=True)
+        # initialize is answered at once (hosts time out in seconds); the tools wait for the load
+        serve_mcp(Loading(lambda: Assistant.load(settings)), settings, http=over_http, port=port)
