@@ -27,6 +27,7 @@ SOURCES = "\n\nSources:\n"  # starts the Sources block of a message's content (a
 CREATED = int(time.time())  # the models' creation time: when this server started
 ARTICLE_URL = "qa://articles/"  # + source (percent-encoded) + "#char=start,end" (RFC 5147 text fragment)
 MAX_STOP = 4
+TEXT_PARTS = ("text", "input_text", "output_text")  # content parts read as text (refusal parts are skipped)
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,9 @@ def parse_message(number: int, message: object) -> tuple[str, str | None]:
     if isinstance(content, str):
         return str(role), content
     if isinstance(content, list) and all(isinstance(part, Mapping) for part in content):
-        texts = [part.get("text") for part in content if part.get("type") in ("text", "input_text", "output_text")]
-        others = {part.get("type") for part in content} - {"text", "input_text", "output_text", "refusal"}
-        if not others and all(isinstance(text, str) for text in texts):
+        kinds = [part.get("type") for part in content]
+        texts = [part.get("text") for part in content if part.get("type") in TEXT_PARTS]
+        if all(kind in (*TEXT_PARTS, "refusal") for kind in kinds) and all(isinstance(text, str) for text in texts):
             return str(role), "\n".join(str(text) for text in texts)
     raise APIError(400, f"{where}.content must be text (a string or a list of text parts).", param=f"{where}.content")
 

@@ -95,8 +95,13 @@ def responses_body(models: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def operation(summary: str, body: dict[str, Any] | None, statuses: Sequence[int]) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": {"application/json": {"schema": {}}}}}
+def operation(
+    summary: str, body: dict[str, Any] | None, statuses: Sequence[int], *, streams: bool = False
+) -> dict[str, Any]:
+    answers: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if streams:  # "stream": true -> server-sent events
+        answers["text/event-stream"] = {"schema": {"type": "object", "properties": {"data": {"type": "string"}}}}
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": answers}}
     for status in statuses:
         responses[str(status)] = {
             "description": "An OpenAI error object",
@@ -124,8 +129,10 @@ def openapi_schema(models: Sequence[str]) -> dict[str, Any]:
                     "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
                 }
             },
-            "/v1/chat/completions": {"post": operation("A cited answer", chat_body(models), refusals)},
-            "/v1/responses": {"post": operation("A cited answer (Responses API)", responses_body(models), refusals)},
+            "/v1/chat/completions": {"post": operation("A cited answer", chat_body(models), refusals, streams=True)},
+            "/v1/responses": {
+                "post": operation("A cited answer (Responses API)", responses_body(models), refusals, streams=True)
+            },
             "/api/ask": {"post": operation("The `qa ask --json` record", ASK, refusals)},
         },
     }
