@@ -26,8 +26,9 @@ def chat(
 ) -> None:
     """Serve the chat page and its OpenAI-compatible API on one port; never a public share link.
 
-    The API: GET /v1/models, POST /v1/chat/completions (plain or streamed) and POST /api/ask, with the bearer
-    key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless --insecure-no-key).
+    The API: GET /v1/models, POST /v1/chat/completions and /v1/responses (plain or streamed) and POST /api/ask,
+    with the bearer key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless
+    --insecure-no-key). Browser pages on other origins are refused unless listed in QA_CORS_ORIGINS.
 
     \b
     Example:
