@@ -17,7 +17,7 @@ from tests.conftest import COVERAGE_RANKER, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import live_server
 from ui.app import build_server
-from ui.openai_format import model_ids
+from ui.openai_request import model_ids
 from ui.openapi import openapi_schema
 
 schemathesis = pytest.importorskip("schemathesis")

@@ -27,7 +27,8 @@ from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server, check_exposure
 from ui.openai_api import add_api, parse_ask_request
-from ui.openai_format import SOURCES, parse_chat_request, pieces
+from ui.openai_format import pieces
+from ui.openai_request import SOURCES, parse_chat_request
 
 openai = pytest.importorskip("openai")
 

@@ -23,7 +23,7 @@ from tests.conftest import COVERAGE_RANKER, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server
-from ui.openai_format import SOURCES
+from ui.openai_request import SOURCES
 
 openai = pytest.importorskip("openai")
 

@@ -28,17 +28,8 @@ from starlette.requests import ClientDisconnect
 from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Settings, answer_record
 from qa.engines import AUTO, choose
 from ui.http_json import APIError, authorize, client_gone, error_response, read_json, unknown_route
-from ui.openai_format import (
-    ChatRequest,
-    answered_by,
-    chunks,
-    completion,
-    make_reply,
-    model_card,
-    model_ids,
-    parse_chat_request,
-    parse_message,
-)
+from ui.openai_format import answered_by, chunks, completion, make_reply, model_card
+from ui.openai_request import ChatRequest, model_ids, parse_chat_request, parse_message
 from ui.openai_responses import parse_responses_request, response_events, response_id, response_object
 from ui.openapi import openapi_schema
 
@@ -104,11 +95,9 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
 
     async def chat_reply(request: Request, chat: ChatRequest) -> Any:
         reply = await answer(request, chat.question, chat.history, chat.engine, None)
-        titles = {source: document.title for source, document in assistant.documents.items()}
         asked = choose(chat.engine, settings, engines.all())
-        return make_reply(
-            reply, model=answered_by(reply, asked), max_tokens=chat.max_tokens, stop=chat.stop, titles=titles
-        )
+        model = answered_by(reply, asked)
+        return make_reply(reply, model=model, max_tokens=chat.max_tokens, stop=chat.stop, documents=assistant.documents)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> JSONResponse:

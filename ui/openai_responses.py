@@ -15,19 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ui.http_json import APIError
-from ui.openai_format import (
+from ui.openai_format import Reply, citation_annotations, extras, pieces, usage
+from ui.openai_request import (
     ChatRequest,
-    Reply,
     check_tools,
-    citation_annotations,
     engine_of,
-    extras,
     history_of,
     last_question,
     max_tokens_of,
     parse_message,
-    pieces,
-    usage,
 )
 
 SKIPPED_ITEMS = ("function_call", "function_call_output", "reasoning", "custom_tool_call", "custom_tool_call_output")
