@@ -58,6 +58,22 @@ def test_qa_chat_warms_up_before_serving(tiny_settings: Settings, monkeypatch: p
     assert served == [1] and "Warmed up the llm engine" in result.output and "Serving" in result.output
 
 
+def test_qa_mcp_warms_up_after_loading_without_holding_the_tools(tiny_settings: Settings) -> None:
+    pytest.importorskip("mcp")
+    from ui.mcp_server import Loading
+
+    settings = tiny_settings.replace(engine="llm")
+    base = Assistant.load(tiny_settings, embedder=HashEmbeddings())
+    built: list[int] = []
+    assistant = Assistant(settings, base.index, base.embedder, {"llm": counting_engine(settings, built)})
+    loading = Loading(lambda: assistant)
+    assert loading.get() is assistant
+    deadline = time.monotonic() + 10
+    while not built and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert built == [1]
+
+
 @pytest.mark.slow
 def test_real_llm_first_answer_after_warm_up(seeds_settings: Settings, embedder: SentenceEmbedder) -> None:
     pytest.importorskip("llama_cpp")

@@ -46,7 +46,8 @@ LOOKUP = mcp_types.ToolAnnotations(
 
 
 class Loading:
-    """An Assistant loading in a background thread; `get` waits for it (and raises what the load raised)."""
+    """An Assistant loading in a background thread; `get` waits for it (and raises what the load raised). Once
+    loaded, its engines warm up (the LLM loads) in the same thread, as `qa chat` does before serving."""
 
     def __init__(self, load: Callable[[], Assistant]) -> None:
         self._done = threading.Event()
@@ -66,6 +67,9 @@ class Loading:
             self._error = exc
         finally:
             self._done.set()
+        if self._assistant is not None:  # after the tools are free: an LLM question meanwhile waits for the model
+            for name, ms in self._assistant.warm_up().items():
+                logger.info("Warmed up the %s engine in %.1f s", name, ms / 1000)
 
     def get(self) -> Assistant:
         self._done.wait()
