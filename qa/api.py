@@ -112,6 +112,24 @@ class Assistant:
     def engine_names(self) -> list[str]:
         return sorted(self.engines)
 
+    def warm_up(self) -> dict[str, float]:
+        """Load what the engines load on first use (the LLM's weights and its fixed instructions), so the first
+        question costs what later ones do; milliseconds per engine warmed. A model that fails is logged, not
+        raised: its questions will say so (or fall back to quotes under `auto`)."""
+        timings: dict[str, float] = {}
+        for name, engine in self.engines.items():
+            warm = getattr(engine, "warm_up", None)
+            if warm is None:
+                continue
+            started = time.perf_counter()
+            try:
+                warm()
+            except QAError as exc:
+                logger.warning("Could not warm up the %s engine: %s", name, exc)
+                continue
+            timings[name] = elapsed_ms(started)
+        return timings
+
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
