@@ -8,10 +8,14 @@ The reader and the writer of these files stay in one module (a little over 300 l
 from __future__ import annotations
 
 import dataclasses
+import errno
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -27,7 +31,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
-from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, IndexUnwritable, QAError
 from qa.store.base import Kind, Snapshot
 from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
 from qa.store.checks import (
@@ -46,6 +50,9 @@ logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
+VECTOR_FILES = ("chunks.faiss", "sentences.faiss")
+# A staging folder whose build was killed: its process is gone (or, named before names held it, an hour passed)
+STALE_AFTER_S = 3600
 
 
 @dataclass(frozen=True)
@@ -153,14 +160,15 @@ def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
         raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
         sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
-        chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
-        sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
+        data = {name: np.fromfile(index_dir / name, dtype="uint8") for name in VECTOR_FILES}
+        chunk_vectors = faiss.deserialize_index(data["chunks.faiss"])
+        sentence_vectors = faiss.deserialize_index(data["sentences.faiss"])
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         raise IndexCorrupt(
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
     index = FaissStore(str(index_dir), manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    problem = _vector_problem(index) or records_problem(
+    problem = _vector_problem(index) or _digest_problem(manifest, data) or records_problem(
         index, [r.get("digest") for r in raw_sentences], sentence_digest
     )
     if problem:
@@ -168,6 +176,19 @@ def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
     if settings is not None:
         check_compatible(manifest, settings)
     return index
+
+
+def _digest_problem(manifest: dict[str, Any], data: dict[str, np.ndarray]) -> str | None:
+    """Whether the FAISS files are the bytes the build wrote (zeroed, absurd or swapped vectors load fine as FAISS
+    files: only their digest tells)."""
+    digests = manifest.get("vectors_sha256")
+    for name, content in data.items():
+        expected = digests.get(name) if isinstance(digests, dict) else None
+        if expected is None:
+            return f"manifest.json holds no digest of {name}"
+        if hashlib.sha256(content.data).hexdigest() != expected:
+            return f"{name} does not match its digest in manifest.json: its vectors changed after the build"
+    return None
 
 
 def _vector_problem(index: FaissStore) -> str | None:
@@ -186,6 +207,9 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the texts already in the index at settings.index_dir, keyed by text hash."""
     try:
         old = load_faiss(settings.index_dir, settings)
+    except IndexCorrupt as problem:  # subtle: its vectors may be the damaged part, so none is reused
+        logger.warning("%s Embedding every text again.", problem)
+        return {}
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
@@ -253,18 +277,27 @@ def _write_atomically(
     *,
     settings: Settings,
 ) -> FaissStore:
-    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
+    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames.
+
+    The new folder gets the old one's mode (or a new folder's); staging folders of killed builds are removed."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
+    except OSError as exc:
+        raise unwritable(target, exc) from exc
     try:
         _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
         text_of = {d.source: d.text for d in documents}
         _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
-        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
-        faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
+        digests = {
+            name: _write_vectors(vectors, staging / name)
+            for name, vectors in zip(VECTOR_FILES, (chunk_index, sentence_index), strict=True)
+        }
+        manifest = {**manifest, "vectors_sha256": digests}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         try:
             index = load_faiss(staging, settings)
@@ -273,10 +306,73 @@ def _write_atomically(
                 f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
                 "is kept. Please report this with the corpus that caused it."
             ) from exc
+        staging.chmod(_folder_mode(target, staging))
         _swap(staging, target)
+    except OSError as exc:
+        raise unwritable(target, exc) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dataclasses.replace(index, location=str(target))
+
+
+def _write_vectors(vectors: Any, path: Path) -> str:
+    """Write a FAISS index to `path`; return the sha256 of its bytes. FAISS reports a failed write (a full disk)
+    as a RuntimeError: it becomes the OSError it is."""
+    try:
+        faiss.write_index(vectors, str(path))
+    except RuntimeError as exc:
+        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+        raise OSError(code, one_line(exc)) from exc
+    return hashlib.sha256(np.fromfile(path, dtype="uint8").data).hexdigest()
+
+
+def unwritable(target: Path, exc: OSError) -> IndexUnwritable:
+    """A one-line error for an index folder that cannot be written, naming it and the fix."""
+    reason = " ".join(exc.strerror.split()) if isinstance(exc.strerror, str) and exc.strerror else one_line(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free some space on the disk of {target.parent}, or choose another --index-dir"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"make {target.parent} writable for this user, or choose another --index-dir"
+    else:
+        fix = f"check that {target.parent} is writable and its disk has space, or choose another --index-dir"
+    return IndexUnwritable(f"Cannot write the index at {target} ({reason}): {fix}. Any previous index there is kept.")
+
+
+def _folder_mode(target: Path, staging: Path) -> int:
+    """The mode the index folder keeps: the old folder's (an operator's `chmod 755` stays), or that of any new
+    folder here (umask applied), rather than mkdtemp's 0700."""
+    if target.is_dir():
+        return stat.S_IMODE(target.stat().st_mode)
+    probe = staging / ".mode"
+    probe.mkdir()
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.rmdir()
+    return mode
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove `.<name>.building-<pid>-*` and `.<name>.old-<pid>` folders whose process is gone (a `kill -9`d
+    build), and older unnumbered staging folders after an hour. A running build's folders are left alone."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:building-(?:(\d+)-)?[\w.]*|old-(\d+))")
+    for path in target.parent.iterdir():
+        found = pattern.fullmatch(path.name)
+        if found is None or not path.is_dir() or path.is_symlink():
+            continue
+        pid = found.group(1) or found.group(2)
+        stale = not _alive(int(pid)) if pid else time.time() - path.stat().st_mtime > STALE_AFTER_S
+        if stale:
+            logger.info("Removing %s, left by an interrupted build.", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or a number that is no pid: leave its folder alone
+    return True
 
 
 def _swap(staging: Path, target: Path) -> None:
