@@ -168,8 +168,10 @@ def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
     index = FaissStore(str(index_dir), manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    problem = _vector_problem(index) or _digest_problem(manifest, data) or records_problem(
-        index, [r.get("digest") for r in raw_sentences], sentence_digest
+    problem = (
+        _vector_problem(index)
+        or _digest_problem(manifest, data)
+        or records_problem(index, [r.get("digest") for r in raw_sentences], sentence_digest)
     )
     if problem:
         raise IndexCorrupt(f"Index at {index_dir} is inconsistent ({problem}): rebuild it with `qa index`.")
