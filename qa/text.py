@@ -84,6 +84,12 @@ INSTRUCTION = re.compile(
     r"(?:忽略|无视|忽视)(?:之前|以上|先前|上面|所有)",
     re.IGNORECASE | re.MULTILINE,
 )
+# A word every INSTRUCTION match holds, in lower case: a cheap first look (INSTRUCTION's many case-blind
+# alternatives cost about 0.7 s per MB of text; this, 0.05 s).
+TRIGGER = re.compile(
+    r"ignor|disregard|forget|overrid|mention|prompt|assistant|ai\b|a\.i\.|llm|chat ?bot|model|asked|answering|you\b|"
+    r"忽略|无视|忽视|игнорир"
+)
 # Characters that render as nothing (zero-width spaces and joiners, soft hyphens, direction marks): a planted note
 # spelled "Ig\u200bnore previous instructions" must still read as one.
 INVISIBLE = re.compile(
@@ -120,7 +126,8 @@ COMMON_CAPITALS = frozenset(
 def addressed_to_assistant(text: str) -> bool:
     """Whether `text` speaks to an assistant ("Ignore previous instructions ...", "Note to AI assistants: ..."),
     invisible characters and compatibility forms (full-width letters) notwithstanding."""
-    return INSTRUCTION.search(unicodedata.normalize("NFKC", INVISIBLE.sub("", text))) is not None
+    plain = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
+    return TRIGGER.search(plain.lower()) is not None and INSTRUCTION.search(plain) is not None
 
 
 def poses_as_citation(line: str) -> bool:
