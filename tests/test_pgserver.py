@@ -65,6 +65,7 @@ def test_the_password_never_touches_a_file_another_user_can_read(
     server_file = reachable / "qa-server.conf"
     assert server_file.stat().st_mode & 0o777 == 0o600 and server_file.stat().st_uid == 0
     assert reachable.stat().st_mode & 0o777 == 0o700
+    assert server.password not in repr(server) and server.password not in str(server)
 
 
 def test_nothing_outside_the_data_folder_changes_mode(tmp_path: Path) -> None:

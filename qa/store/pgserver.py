@@ -23,7 +23,7 @@ import socket
 import stat
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class LocalPostgres:
 
     data_dir: Path
     port: int
-    password: str
+    password: str = field(repr=False)  # handles get logged and shown in test failures
 
     def url(self, database: str = DATABASE) -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
