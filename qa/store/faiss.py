@@ -2,7 +2,8 @@
 
 Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
 Nothing is pickled: JSON for records, FAISS's own writer for vectors. BM25 (bm25s) is built in memory at first use.
-The reader and the writer of these files stay in one module (a little over 300 lines) so the format is defined once.
+The reader and the writer of these files stay in one module (about 350 lines) so the format is defined once; how
+the folder is written (staging, swap, modes, errors) is `qa.store.folders`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ import errno
 import hashlib
 import json
 import logging
-import os
-import re
 import shutil
-import stat
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -31,7 +28,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
-from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, IndexUnwritable, QAError
+from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
 from qa.store.base import Kind, Snapshot
 from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
 from qa.store.checks import (
@@ -43,6 +40,7 @@ from qa.store.checks import (
     records_problem,
     sentence_digest,
 )
+from qa.store.folders import folder_mode, staging_folder, swap, unwritable
 from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -51,8 +49,6 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
 VECTOR_FILES = ("chunks.faiss", "sentences.faiss")
-# A staging folder whose build was killed: its process is gone (or, named before names held it, an hour passed)
-STALE_AFTER_S = 3600
 
 
 @dataclass(frozen=True)
@@ -279,17 +275,11 @@ def _write_atomically(
     *,
     settings: Settings,
 ) -> FaissStore:
-    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames.
-
-    The new folder gets the old one's mode (or a new folder's); staging folders of killed builds are removed."""
+    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames
+    (`qa.store.folders`: the old folder's mode is kept, and staging folders of killed builds are removed)."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(target)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
-    except OSError as exc:
-        raise unwritable(target, exc) from exc
+    staging = staging_folder(target)
     try:
         _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
         text_of = {d.source: d.text for d in documents}
@@ -308,8 +298,8 @@ def _write_atomically(
                 f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
                 "is kept. Please report this with the corpus that caused it."
             ) from exc
-        staging.chmod(_folder_mode(target, staging))
-        _swap(staging, target)
+        staging.chmod(folder_mode(target, staging))
+        swap(staging, target)
     except OSError as exc:
         raise unwritable(target, exc) from exc
     finally:
@@ -326,63 +316,6 @@ def _write_vectors(vectors: Any, path: Path) -> str:
         code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
         raise OSError(code, one_line(exc)) from exc
     return hashlib.sha256(np.fromfile(path, dtype="uint8").data).hexdigest()
-
-
-def unwritable(target: Path, exc: OSError) -> IndexUnwritable:
-    """A one-line error for an index folder that cannot be written, naming it and the fix."""
-    reason = " ".join(exc.strerror.split()) if isinstance(exc.strerror, str) and exc.strerror else one_line(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = f"free some space on the disk of {target.parent}, or choose another --index-dir"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        fix = f"make {target.parent} writable for this user, or choose another --index-dir"
-    else:
-        fix = f"check that {target.parent} is writable and its disk has space, or choose another --index-dir"
-    return IndexUnwritable(f"Cannot write the index at {target} ({reason}): {fix}. Any previous index there is kept.")
-
-
-def _folder_mode(target: Path, staging: Path) -> int:
-    """The mode the index folder keeps: the old folder's (an operator's `chmod 755` stays), or that of any new
-    folder here (umask applied), rather than mkdtemp's 0700."""
-    if target.is_dir():
-        return stat.S_IMODE(target.stat().st_mode)
-    probe = staging / ".mode"
-    probe.mkdir()
-    mode = stat.S_IMODE(probe.stat().st_mode)
-    probe.rmdir()
-    return mode
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Remove `.<name>.building-<pid>-*` and `.<name>.old-<pid>` folders whose process is gone (a `kill -9`d
-    build), and older unnumbered staging folders after an hour. A running build's folders are left alone."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:building-(?:(\d+)-)?[\w.]*|old-(\d+))")
-    for path in target.parent.iterdir():
-        found = pattern.fullmatch(path.name)
-        if found is None or not path.is_dir() or path.is_symlink():
-            continue
-        pid = found.group(1) or found.group(2)
-        stale = not _alive(int(pid)) if pid else time.time() - path.stat().st_mtime > STALE_AFTER_S
-        if stale:
-            logger.info("Removing %s, left by an interrupted build.", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's process, or a number that is no pid: leave its folder alone
-    return True
-
-
-def _swap(staging: Path, target: Path) -> None:
-    retired = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _document_record(document: Document) -> dict[str, Any]:
