@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from qa.engines.registry import CHOICES as ENGINE_CHOICES
 from qa.errors import QAError
@@ -21,6 +21,11 @@ RETRIEVALS = ("hybrid", "dense", "lexical")
 FOLLOW_UPS = ("context", "llm", "join")
 ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(?::\d{1,5})?|https?://\[[0-9a-f:.]+\](?::\d{1,5})?")
 PG_SCHEMES = ("postgresql://", "postgres://")
+# libpq's other form of a database address: "host=db port=5432 dbname=news user=qa password=..."
+PG_KEYWORDS = re.compile(r"^\s*[A-Za-z_]+\s*=")
+USER_PASSWORD = re.compile(r"://([^:/@\s]*):[^@\s]*@")  # "scheme://user:password@" anywhere in a string
+# A password in the keyword form, quoted or not (libpq quotes values with single quotes and backslash escapes)
+KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +109,20 @@ class Settings:
                 )
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
-        if self.store != "faiss" and not self.store.startswith(PG_SCHEMES):
+        if self.store != "faiss" and not self.store.startswith(PG_SCHEMES) and not PG_KEYWORDS.match(self.store):
             raise QAError(
                 f"store={redact(self.store)!r} is unknown: use faiss or a PostgreSQL URL "
-                "(postgresql://user:password@host:port/database)."
+                "(postgresql://user:password@host:port/database, or libpq's host=... dbname=... form)."
             )
+
+    def __repr__(self) -> str:
+        """Every field but the secrets, the store without its password (settings get logged and printed)."""
+        shown = (
+            f"{spec.name}={redact(self.store) if spec.name == 'store' else getattr(self, spec.name)!r}"
+            for spec in fields(self)
+            if spec.repr
+        )
+        return f"Settings({', '.join(shown)})"
 
     def record(self) -> dict[str, Any]:
         """Every field as JSON-ready values, safe to write in a report: the store URL without its password, keys
@@ -163,7 +177,10 @@ class Settings:
 
 
 def redact(url: str) -> str:
-    """`url` without a password (in the user part or as a `password=` parameter), for messages and logs."""
+    """`url` without a password (in the user part or as a `password=` parameter, of a URL or of libpq's
+    keyword form), for messages and logs."""
+    if not re.match(r"^[a-z][a-z0-9+.-]*://\S*$", url, re.IGNORECASE):  # keywords, or something else: mask both forms
+        return KEYWORD_PASSWORD.sub(r"\1***", USER_PASSWORD.sub(r"://\1@", url))
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
@@ -171,6 +188,16 @@ def redact(url: str) -> str:
         netloc = f"{user.split(':', 1)[0]}@{host}"
     query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)], safe="*/")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def password_of(store: str) -> str | None:
+    """The password a database address holds (URL or keyword form), to mask it wherever it might be echoed."""
+    if "://" in store:
+        password = urlsplit(store).password
+        return unquote(password) if password else None
+    found = KEYWORD_PASSWORD.search(store)
+    value = found.group(2).strip("'").replace("\\'", "'") if found else ""
+    return value or None
 
 
 def _convert(name: str, raw: str, default: Any, annotation: str) -> Any:

@@ -8,7 +8,8 @@ QAError
 │   ├── IndexNotFound    no index at the path
 │   ├── IndexMismatch    built with other settings, or stale
 │   ├── IndexCorrupt     files or tables unreadable or inconsistent
-│   └── IndexUnavailable the database cannot be reached or refuses us (down, password, missing pgvector)
+│   ├── IndexUnavailable the database cannot be reached or refuses us (down, password, missing pgvector)
+│   └── IndexUnwritable  the index folder cannot be written (read-only, no permission, disk full)
 ├── MissingDependency    an optional package is not installed
 ├── ModelError           a model file is missing, truncated or has the wrong hash
 ├── EvalSetError         the evaluation question set or thresholds file is malformed
@@ -54,6 +55,10 @@ class IndexCorrupt(IndexProblem):
 
 
 class IndexUnavailable(IndexProblem):
+    pass
+
+
+class IndexUnwritable(IndexProblem):
     pass
 
 

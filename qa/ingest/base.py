@@ -3,13 +3,16 @@ of one article, and `make_document` (title and boilerplate ranges found, the tex
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from qa.ingest.boilerplate import find_boilerplate
+from qa.text import addressed_to_assistant, poses_as_citation
 from qa.types import Document
 
 logger = logging.getLogger(__name__)
@@ -18,6 +21,7 @@ MAX_FILE_BYTES = 50_000_000  # a JSONL file may hold many articles
 # One article is at most this long (about 1,000 long news articles): above it, splitting sentences (6-8 s of CPU
 # per MB) and embedding (about 2 minutes per MB on 2 cores) would run for long, so it is skipped with the reason.
 MAX_ARTICLE_CHARS = 5_000_000
+LINE = re.compile(r"[^\r\n]+")
 
 
 class Reader(Protocol):
@@ -35,13 +39,20 @@ class Reader(Protocol):
 
 
 def make_document(source: str, text: str, title: str | None = None) -> Document:
-    """Build a Document, finding its title and boilerplate ranges."""
+    """Build a Document, finding its title and boilerplate ranges.
+
+    A title is shown to the model beside every sentence of its article, so one addressed to an assistant or posing
+    as a citation is not used, and the headline is read outside the skipped ranges."""
+    skipped = tuple(find_boilerplate(text))
+    if title and (addressed_to_assistant(title) or poses_as_citation(title) or "<!--" in title):
+        logger.warning("Not using the title of %s: it is addressed to an assistant or poses as a citation.", source)
+        title = None
     return Document(
         source=source,
         text=text,
-        title=title or first_line(text) or source,
+        title=title or first_line(text, skipped) or source,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        skipped=tuple(find_boilerplate(text)),
+        skipped=skipped,
     )
 
 
@@ -81,10 +92,17 @@ def fits(text: str, where: str) -> bool:
     return False
 
 
-def first_line(text: str) -> str:
-    """The headline: among the first three lines, the first that reads like a title (not a sentence or
-    slogan ending with a period, 4-25 words); otherwise the first line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()][:3]
+def first_line(text: str, skipped: Sequence[tuple[int, int, str]] = ()) -> str:
+    """The headline: among the first three lines outside `skipped`, the first that reads like a title (not a
+    sentence or slogan ending with a period, 4-25 words); otherwise the first line."""
+    ends = [end for _, end, _ in skipped]  # sorted and disjoint
+    lines: list[str] = []
+    for found in LINE.finditer(text):
+        after = bisect.bisect_right(ends, found.start())  # the first skipped range ending after the line starts
+        if found.group().strip() and not (after < len(ends) and skipped[after][0] < found.end()):
+            lines.append(found.group().strip())
+        if len(lines) == 3:
+            break
     for line in lines:
         if not line.endswith(".") and 4 <= len(line.split()) <= 25:
             return line[:160]

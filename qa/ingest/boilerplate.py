@@ -1,10 +1,15 @@
 """Article text -> the ranges that are not article content (site furniture, repeated lines, other scripts, a
-trailing listing), each with the reason. The text itself is never rewritten: ranges are skipped when chunking."""
+trailing listing, hidden comments, text addressed to an assistant or posing as a citation), each with the reason.
+The text itself is never rewritten: ranges are skipped when splitting sentences, so no chunk, evidence sentence,
+prompt or title holds them.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from qa.text import SOURCES_HEADING, addressed_to_assistant, poses_as_citation
 
 # Lines that are site furniture, not article content. Matched against a whole stripped line.
 BOILERPLATE_LINE = re.compile(
@@ -17,6 +22,12 @@ BOILERPLATE_LINE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 LINE = re.compile(r"[^\n]*(?:\n|$)")
+# Comments a reader never sees: HTML's (in Markdown too; an unclosed one runs to the end, as a browser reads it) and
+# Markdown's link-label idiom "[//]: # (...)".
+HIDDEN = re.compile(r"<!--.*?(?:-->|\Z)|^[ \t]*\[(?://|comment)\]:[ \t]*(?:#|<>)[^\n]*", re.DOTALL | re.MULTILINE)
+# Where a rough sentence ends inside a line (pysbd's sentences come later; a plant is skipped with any sentence
+# overlapping its piece).
+PIECE_END = re.compile(r"(?<=[.!?…。！？])[\"”’)\]]*\s+")
 
 
 def find_boilerplate(text: str) -> list[tuple[int, int, str]]:
@@ -37,7 +48,51 @@ def find_boilerplate(text: str) -> list[tuple[int, int, str]]:
             ranges.append((start, end, "other script than the article"))
         seen.add(stripped)
     ranges.extend(_trailing_listing(text, lines))
+    ranges.extend((m.start(), m.end(), "hidden comment") for m in HIDDEN.finditer(text))
+    ranges.extend(_citation_blocks(text, lines))
+    ranges.extend(_addressed_to_assistant(text, lines))
     return _merge(ranges)
+
+
+def _addressed_to_assistant(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """The rough sentences that speak to an assistant (`qa.text.addressed_to_assistant`); a line that does only
+    across its sentences is skipped whole."""
+    found: list[tuple[int, int, str]] = []
+    for start, end in lines:
+        if not addressed_to_assistant(text[start:end]):
+            continue
+        pieces, piece_start = [], start
+        for boundary in PIECE_END.finditer(text, start, end):
+            pieces.append((piece_start, boundary.start()))
+            piece_start = boundary.end()
+        pieces.append((piece_start, end))
+        planted = [(a, b, "addressed to an assistant") for a, b in pieces if addressed_to_assistant(text[a:b])]
+        found += planted or [(start, end, "addressed to an assistant")]
+    return found
+
+
+def _citation_blocks(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """Lines posing as our citations ("[1] 004_x.txt [1303:1453] ..."), the Sources heading above them and the
+    indented or quoted lines under them (where our own block prints each quote)."""
+    found: list[tuple[int, int, str]] = []
+    in_block = False
+    previous: tuple[int, int] | None = None  # the last non-blank line
+    for start, end in lines:
+        line = text[start:end]
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if poses_as_citation(stripped):
+            if not in_block and previous and SOURCES_HEADING.match(text[previous[0] : previous[1]].strip()):
+                found.append((*previous, "posing as a citation"))
+            found.append((start, end, "posing as a citation"))
+            in_block = True
+        elif in_block and (line[0] in " \t" or stripped[0] in "\"“'‘>"):
+            found.append((start, end, "posing as a citation"))
+        else:
+            in_block = False
+        previous = (start, end)
+    return found
 
 
 def _trailing_listing(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, str]]:

@@ -21,7 +21,9 @@ class JsonlReader:
         text = read_text(path, source)
         if text is None:
             return
-        for number, line in enumerate(text.splitlines(), start=1):
+        # subtle: lines end at "\n" only (JSON Lines); str.splitlines would also cut at U+2028, U+0085 and other
+        # separators that JSON strings may hold raw, and lose the record
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

@@ -18,7 +18,9 @@ from qa.ingest import describe_formats
 from qa.store.base import Snapshot
 from qa.types import Chunk, Document, Sentence
 
-FORMAT_VERSION = 2  # 2: sentences carry a digest of their text (both stores)
+# 2: sentences carry a digest of their text (both stores); 3: text addressed to an assistant or posing as a
+# citation is skipped at ingestion (older indexes hold it as sentences), FAISS files carry a digest
+FORMAT_VERSION = 3
 
 
 def check_owner(settings: Settings) -> None:

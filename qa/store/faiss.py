@@ -2,17 +2,18 @@
 
 Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
 Nothing is pickled: JSON for records, FAISS's own writer for vectors. BM25 (bm25s) is built in memory at first use.
-The reader and the writer of these files stay in one module (a little over 300 lines) so the format is defined once.
+The reader and the writer of these files stay in one module (about 350 lines) so the format is defined once; how
+the folder is written (staging, swap, modes, errors) is `qa.store.folders`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ from qa.store.checks import (
     records_problem,
     sentence_digest,
 )
+from qa.store.folders import folder_mode, staging_folder, swap, unwritable
 from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
+VECTOR_FILES = ("chunks.faiss", "sentences.faiss")
 
 
 @dataclass(frozen=True)
@@ -153,21 +156,37 @@ def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
         raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
         sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
-        chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
-        sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
+        data = {name: np.fromfile(index_dir / name, dtype="uint8") for name in VECTOR_FILES}
+        chunk_vectors = faiss.deserialize_index(data["chunks.faiss"])
+        sentence_vectors = faiss.deserialize_index(data["sentences.faiss"])
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         raise IndexCorrupt(
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
     index = FaissStore(str(index_dir), manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    problem = _vector_problem(index) or records_problem(
-        index, [r.get("digest") for r in raw_sentences], sentence_digest
+    problem = (
+        _vector_problem(index)
+        or _digest_problem(manifest, data)
+        or records_problem(index, [r.get("digest") for r in raw_sentences], sentence_digest)
     )
     if problem:
         raise IndexCorrupt(f"Index at {index_dir} is inconsistent ({problem}): rebuild it with `qa index`.")
     if settings is not None:
         check_compatible(manifest, settings)
     return index
+
+
+def _digest_problem(manifest: dict[str, Any], data: dict[str, np.ndarray]) -> str | None:
+    """Whether the FAISS files are the bytes the build wrote (zeroed, absurd or swapped vectors load fine as FAISS
+    files: only their digest tells)."""
+    digests = manifest.get("vectors_sha256")
+    for name, content in data.items():
+        expected = digests.get(name) if isinstance(digests, dict) else None
+        if expected is None:
+            return f"manifest.json holds no digest of {name}"
+        if hashlib.sha256(content.data).hexdigest() != expected:
+            return f"{name} does not match its digest in manifest.json: its vectors changed after the build"
+    return None
 
 
 def _vector_problem(index: FaissStore) -> str | None:
@@ -186,6 +205,9 @@ def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the texts already in the index at settings.index_dir, keyed by text hash."""
     try:
         old = load_faiss(settings.index_dir, settings)
+    except IndexCorrupt as problem:  # subtle: its vectors may be the damaged part, so none is reused
+        logger.warning("%s Embedding every text again.", problem)
+        return {}
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
@@ -253,18 +275,21 @@ def _write_atomically(
     *,
     settings: Settings,
 ) -> FaissStore:
-    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
+    """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames
+    (`qa.store.folders`: the old folder's mode is kept, and staging folders of killed builds are removed)."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    staging = staging_folder(target)
     try:
         _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
         text_of = {d.source: d.text for d in documents}
         _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
-        faiss.write_index(chunk_index, str(staging / "chunks.faiss"))
-        faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
+        digests = {
+            name: _write_vectors(vectors, staging / name)
+            for name, vectors in zip(VECTOR_FILES, (chunk_index, sentence_index), strict=True)
+        }
+        manifest = {**manifest, "vectors_sha256": digests}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         try:
             index = load_faiss(staging, settings)
@@ -273,18 +298,24 @@ def _write_atomically(
                 f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
                 "is kept. Please report this with the corpus that caused it."
             ) from exc
-        _swap(staging, target)
+        staging.chmod(folder_mode(target, staging))
+        swap(staging, target)
+    except OSError as exc:
+        raise unwritable(target, exc) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dataclasses.replace(index, location=str(target))
 
 
-def _swap(staging: Path, target: Path) -> None:
-    retired = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
+def _write_vectors(vectors: Any, path: Path) -> str:
+    """Write a FAISS index to `path`; return the sha256 of its bytes. FAISS reports a failed write (a full disk)
+    as a RuntimeError: it becomes the OSError it is."""
+    try:
+        faiss.write_index(vectors, str(path))
+    except RuntimeError as exc:
+        code = errno.ENOSPC if "No space left" in str(exc) else errno.EIO
+        raise OSError(code, one_line(exc)) from exc
+    return hashlib.sha256(np.fromfile(path, dtype="uint8").data).hexdigest()
 
 
 def _document_record(document: Document) -> dict[str, Any]:

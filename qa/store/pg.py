@@ -18,11 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote
 
 import numpy as np
 
-from qa.config import Settings
+from qa.config import Settings, password_of
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable, require
 from qa.store.base import Kind, Snapshot
 from qa.store.build import text_digest
@@ -65,9 +65,9 @@ def psycopg_module() -> Any:
 def unavailable(location: str, url: str, exc: Exception) -> IndexUnavailable:
     """A clear error for a database we cannot use; the password never appears in it."""
     text = " ".join(str(exc).split())
-    password = urlsplit(url).password
+    password = password_of(url)
     if password:
-        text = text.replace(password, "***").replace(unquote(password), "***")
+        text = text.replace(password, "***").replace(quote(password), "***")
     if "password authentication failed" in text or "no password supplied" in text:
         fix = "check the user and password in the URL (--store or QA_STORE)"
     elif "does not exist" in text and "database" in text:
