@@ -27,17 +27,21 @@ def run(assistant):
 def test_report_files_are_written_and_self_contained(run, tmp_path: Path) -> None:
     paths = write_report(run, tmp_path / "r1", {"run_id": "r1", "commit": "abc"})
     page = paths["html"].read_text(encoding="utf-8")
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == 4
     assert not re.search(r'(?:src|href)="(?:https?:)?//', page)  # nothing fetched from elsewhere
     assert "<h2>Summary, test split</h2>" in page and "Abstention trade-off" in page
+    assert "<h2>Confidence: P(answerable), test split</h2>" in page and "AURC, forced extractive answers" in page
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert len(data["records"]) == 2 * 14
     assert set(data["summaries"]) == {"extractive", "dense"}
     assert set(data["summaries"]["extractive"]) == {"dev", "test", "all"}
     assert data["meta"]["commit"] == "abc"
+    assert "auroc_near_miss" in data["summaries"]["extractive"]["test"]["confidence"]
+    assert [p["coverage"] for p in data["risk_coverage"]["dev"]["points"]][-1] == 1.0
     assert sorted(p.name for p in (tmp_path / "r1").glob("*.png")) == [
         "abstention-trade-off-extractive.png",
         "latency-per-question.png",
+        "risk-coverage-of-p-answerable.png",
         "success-rate-per-question-type.png",
     ]
 

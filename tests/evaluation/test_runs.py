@@ -80,13 +80,17 @@ def test_an_error_is_recorded_as_a_failed_question(questions) -> None:
 
 def test_abstention_grows_with_the_threshold(assistant, questions) -> None:
     dev = [q for q in questions if q.split == "dev"][:20]
-    curve = Harness(assistant).abstention_curve(dev, ["dev"])["dev"]
+    curves, forced = Harness(assistant).abstention_curve(dev, ["dev"])
+    curve = curves["dev"]
     thresholds = [p["threshold"] for p in curve]
     assert assistant.decision.threshold in thresholds and thresholds == sorted(thresholds)
     refusals = [p["false_refusal"] for p in curve]
     abstentions = [p["abstention_unanswerable"] for p in curve]
     assert refusals == sorted(refusals) and abstentions == sorted(abstentions)
     assert refusals[-1] > refusals[0]
+    # the forced run is the lowest threshold's: every question carries the decision's confidence
+    assert len(forced) == len(dev) and all(r.configuration == "abstain_threshold=0.0" for r in forced)
+    assert all(r.confidence is not None for r in forced)
 
 
 def test_an_unavailable_engine_is_skipped_with_its_reason(assistant, embedder, questions, tmp_path) -> None:
