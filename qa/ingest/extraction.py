@@ -1,0 +1,189 @@
+"""Extractor output -> Extraction: the canonical text of one document, its pages and, for PDFs, where each
+character was drawn; plus the text rules every extractor applies before offsets exist.
+
+Whitespace rules (the same for every format): CRLF and CR become LF; tabs, no-break and other spaces become one
+space; runs of spaces collapse; lines carry no leading or trailing space; every block (paragraph, heading, list
+item, table row, PDF paragraph) ends with one "\\n", with no empty lines. Control characters, noncharacters, soft
+hyphens, zero-width spaces and byte-order marks are dropped; the ligatures U+FB00-FB06 are spelt out ("ﬁ" -> "fi").
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.errors import CorpusError
+
+logger = logging.getLogger(__name__)
+
+# Every ligature of the Alphabetic Presentation Forms block that Latin text uses, spelt out (NFKC's reading).
+LIGATURES = {
+    "\ufb00": "ff",
+    "\ufb01": "fi",
+    "\ufb02": "fl",
+    "\ufb03": "ffi",
+    "\ufb04": "ffl",
+    "\ufb05": "st",
+    "\ufb06": "st",
+}
+DROPPED = {"\u00ad", "\u200b", "\ufeff", "\ufffe", "\uffff"}  # soft hyphen, zero-width space, BOM, noncharacters
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+MAX_ZIP_BYTES = 200_000_000  # a DOCX or EPUB unpacks to at most this much (a decompression bomb is refused)
+MAX_ZIP_MEMBERS = 20_000
+
+
+class ExtractionError(CorpusError):
+    """A document could not be read; the message names the file and what to do."""
+
+
+class UnreadableDocument(ExtractionError):
+    """The file is not a readable document of its format (truncated, malformed, wrong type)."""
+
+
+class EncryptedDocument(ExtractionError):
+    """The document is encrypted (a password or DRM)."""
+
+
+class DocumentTooLarge(ExtractionError):
+    """Unpacking the document would take more memory than allowed (a decompression bomb)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a PDF: its place in the text. PDFs only."""
+
+    index: int  # 1-based
+    label: str  # the printed page label, or str(index) when the PDF has none
+    start: int  # offsets into the extracted text: text[start:end] is the page's text
+    end: int
+    width: float  # points, as displayed (after the page's rotation)
+    height: float
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A highlight over one line of a quote, in 0-1 page coordinates from the top-left corner."""
+
+    page: int  # 1-based
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CharMap:
+    """Where each character of a PDF's text was drawn, as numpy arrays (about 12 bytes a character).
+
+    Character i lies on line `char_line[i]` (-1 for characters the extractor inserted: guessed word spaces, line,
+    paragraph and page breaks, notes) and spans `char_x0[i]`..`char_x1[i]` across its page (0-1 from the left).
+    Line j lies on page `line_page[j]` (1-based), from `line_y0[j]` to `line_y1[j]` (0-1 from the top). Lines are
+    contiguous runs of characters. Saved with `to_bytes` (an .npz archive, read back without pickle).
+    """
+
+    char_line: npt.NDArray[np.int32]
+    char_x0: npt.NDArray[np.float32]
+    char_x1: npt.NDArray[np.float32]
+    line_page: npt.NDArray[np.int32]
+    line_y0: npt.NDArray[np.float32]
+    line_y1: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return int(self.char_line.shape[0])
+
+    def char_pages(self) -> npt.NDArray[np.int32]:
+        """The 1-based page of every character, -1 for inserted ones."""
+        pages = np.full(len(self), -1, dtype=np.int32)
+        drawn = self.char_line >= 0
+        pages[drawn] = self.line_page[self.char_line[drawn]]
+        return pages
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{name: getattr(self, name) for name in CHARMAP_FIELDS})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CharMap:
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in CHARMAP_FIELDS}
+        except (OSError, KeyError, ValueError) as exc:
+            raise ExtractionError(f"The stored character map is unreadable ({exc}); re-index the document.") from exc
+        return cls(**arrays)
+
+
+CHARMAP_FIELDS = ("char_line", "char_x0", "char_x1", "line_page", "line_y0", "line_y1")
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The canonical text of one document: citations point into `text`, which is never re-normalised."""
+
+    text: str
+    title: str | None
+    extractor: str  # name and version, e.g. "pypdfium2 5.15.2 (pdfium 8149)"
+    pages: tuple[Page, ...] = ()
+    skipped: tuple[tuple[int, int, str], ...] = ()  # (start, end, reason): kept in the text, never chunked or cited
+    warnings: tuple[str, ...] = ()
+    chars: CharMap | None = field(default=None, compare=False)  # PDFs: where each character was drawn
+
+    def page_at(self, offset: int) -> Page | None:
+        """The page holding text[offset] (None for formats without pages)."""
+        for page in self.pages:
+            if page.start <= offset < page.end:
+                return page
+        return None
+
+
+def boxes_for(source: Extraction | CharMap, start: int, end: int) -> list[Box]:
+    """One box per line that text[start:end] covers, on every page it covers, in text order."""
+    chars = source.chars if isinstance(source, Extraction) else source
+    if chars is None or start >= end:
+        return []
+    lines = chars.char_line[start:end]
+    drawn = np.nonzero(lines >= 0)[0]
+    if drawn.size == 0:
+        return []
+    lines = lines[drawn]
+    x0 = chars.char_x0[start:end][drawn]
+    x1 = chars.char_x1[start:end][drawn]
+    cuts = np.nonzero(np.diff(lines))[0] + 1  # a line's characters are contiguous in the text
+    boxes = []
+    for first, last in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [lines.size])), strict=True):
+        line = int(lines[first])
+        boxes.append(
+            Box(
+                page=int(chars.line_page[line]),
+                x0=float(x0[first:last].min()),
+                y0=float(chars.line_y0[line]),
+                x1=float(x1[first:last].max()),
+                y1=float(chars.line_y1[line]),
+            )
+        )
+    return boxes
+
+
+def clean_text(text: str) -> str:
+    """`text` under the whitespace and character rules of the module docstring (before any offset exists)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = CONTROL.sub("", text)
+    text = "".join(LIGATURES.get(char, char) for char in text if char not in DROPPED)
+    lines = (SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "".join(line + "\n" for line in lines if line)
+
+
+def check_zip_size(members: list[tuple[str, int]], where: str) -> None:
+    """Refuse an archive whose members (name, uncompressed size) would unpack past the limits."""
+    total = sum(size for _, size in members)
+    if len(members) > MAX_ZIP_MEMBERS or total > MAX_ZIP_BYTES:
+        raise DocumentTooLarge(
+            f"{where}: unpacks to {total:,} bytes in {len(members):,} parts, more than the {MAX_ZIP_BYTES:,} bytes "
+            f"and {MAX_ZIP_MEMBERS:,} parts allowed (a decompression bomb?); it was not read."
+        )

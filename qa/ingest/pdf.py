@@ -1,0 +1,468 @@
+"""PDF file -> Extraction with pypdfium2: the text built character by character, a page table with printed labels,
+running headers and footers as skipped ranges, and where every character was drawn (for highlight boxes).
+
+Text rules (beyond those of qa.ingest.extraction): pdfium's lines are joined into paragraphs. A line ends its
+paragraph ("\\n") when a gap wider than about half a line follows it, the font size changes, the next line is
+indented or the line falls well short of the next one's right edge after a sentence end, or the next line starts a
+new column after a sentence end; otherwise the next line follows after one space. A line-end hyphen is handled one
+way: a soft hyphen (U+00AD, pdfium's U+0002) is dropped and the word joined; "-" or U+2010 after a letter and
+before a lowercase letter is dropped and the word joined ("hyphen-" + "ation" -> "hyphenation", also
+"well-" + "known" -> "wellknown"); any other hyphen or dash after a letter or digit is kept and the lines joined
+without a space ("737–" + "9" -> "737–9"). Each page ends with "\\n", so words never fuse across pages; a page
+without text gets a one-line note, recorded as skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import struct
+import unicodedata
+import zlib
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from qa.ingest.extraction import (
+    LIGATURES,
+    CharMap,
+    EncryptedDocument,
+    Extraction,
+    Page,
+    UnreadableDocument,
+)
+from qa.types import Progress
+
+logger = logging.getLogger(__name__)
+Floats = npt.NDArray[np.float64]
+
+EXTRACTOR = f"pypdfium2 {pdfium.PYPDFIUM_INFO} (pdfium {pdfium.PDFIUM_INFO.build})"
+SOFT_HYPHENS = {"\u00ad", "\x02"}
+JOINING_HYPHENS = {"-", "\u2010"}
+KEPT_DASHES = {"-", "\u2010", "\u2011", "\u2012", "\u2013"}
+SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
+SPACE_LIKE = {"\t", "\u00a0", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007"}
+MARGIN = 0.12  # running headers and footers lie in the top or bottom 12% of the page
+HEADER_SHARE = 0.4  # a line repeated in a margin of this share of the pages (and at least 3) is a running header
+MAX_RENDER_PIXELS = 40_000_000
+PDFIUM_ERRORS = {
+    pdfium_c.FPDF_ERR_FILE: "the file cannot be opened",
+    pdfium_c.FPDF_ERR_FORMAT: "it is not a PDF or it is damaged (truncated?)",
+    pdfium_c.FPDF_ERR_SECURITY: "it uses an unsupported security handler",
+}
+
+
+@dataclass(slots=True)
+class Line:
+    """One line of a page as pdfium ordered it: cleaned text and, per character, its horizontal extent."""
+
+    text: str
+    x0s: npt.NDArray[np.float32]  # per character of `text`, 0-1 from the left; NaN for spaces
+    x1s: npt.NDArray[np.float32]
+    left: float
+    right: float
+    top: float
+    bottom: float
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+
+@dataclass(slots=True)
+class PageLines:
+    index: int
+    label: str
+    width: float
+    height: float
+    lines: list[Line]
+
+
+def extract_pdf(path: Path, *, password: str | None = None, progress: Progress | None = None) -> Extraction:
+    """Extract `path`; raises EncryptedDocument or UnreadableDocument, warns about pages without text."""
+    document = _open(path, password)
+    try:
+        count = len(document)
+        warnings: list[str] = []
+        pages = []
+        for index in range(count):
+            pages.append(_read_page(document, index, warnings))
+            if progress:
+                progress(index + 1, count)
+        title = _title(document)
+    finally:
+        document.close()
+    headers = _running_lines(pages)
+    return _assemble(pages, headers, title, warnings)
+
+
+def render_page(path: Path, page: int, *, scale: float = 1.5) -> bytes:
+    """Page `page` (1-based) of `path` as a PNG image, `scale` pixels per point (capped at 40 megapixels)."""
+    document = _open(path, None)
+    try:
+        if not 1 <= page <= len(document):
+            raise UnreadableDocument(f"{path}: there is no page {page} (the PDF has {len(document)} pages).")
+        pdf_page = document[page - 1]
+        width, height = pdf_page.get_size()
+        scale = min(scale, math.sqrt(MAX_RENDER_PIXELS / max(width * height, 1.0)))
+        bitmap = pdf_page.render(scale=scale, rev_byteorder=True)  # RGB(x) in memory order
+        pixels = bitmap.to_numpy()
+    finally:
+        document.close()
+    return _png(np.ascontiguousarray(pixels[:, :, :3]))
+
+
+def _open(path: Path, password: str | None) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(path, password=password)
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise EncryptedDocument(
+                f"{path}: the PDF is encrypted with a password; save an unencrypted copy to index it."
+            ) from exc
+        reason = PDFIUM_ERRORS.get(code, str(exc)) if code is not None else str(exc)
+        raise UnreadableDocument(f"{path}: cannot read the PDF: {reason}.") from exc
+
+
+def _title(document: pdfium.PdfDocument) -> str | None:
+    try:
+        title = document.get_metadata_value("Title").strip()
+    except (pdfium.PdfiumError, ValueError):
+        return None
+    return title or None
+
+
+def _read_page(document: pdfium.PdfDocument, index: int, warnings: list[str]) -> PageLines:
+    try:
+        label = document.get_page_label(index) or str(index + 1)
+    except pdfium.PdfiumError:
+        label = str(index + 1)
+    try:
+        page = document[index]
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"page {index + 1} cannot be read ({exc}); it is left out.")
+        return PageLines(index + 1, label, 0.0, 0.0, [])
+    try:
+        display = _Display(page)
+        textpage = page.get_textpage()
+        try:
+            lines = _lines(textpage, display)
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+    return PageLines(index + 1, label, display.width, display.height, lines)
+
+
+class _Display:
+    """Maps PDF user-space points to 0-1 coordinates of the page as displayed (crop box, /Rotate)."""
+
+    def __init__(self, page: pdfium.PdfPage) -> None:
+        self.left, self.bottom, right, top = page.get_cropbox()
+        self.box_width = max(right - self.left, 1e-6)
+        self.box_height = max(top - self.bottom, 1e-6)
+        self.rotation = page.get_rotation() % 360
+        turned = self.rotation in (90, 270)
+        self.width = self.box_height if turned else self.box_width
+        self.height = self.box_width if turned else self.box_height
+
+    def box(self, left: Floats, bottom: Floats, right: Floats, top: Floats) -> tuple[Floats, Floats, Floats, Floats]:
+        """(x0, y0, x1, y1) of boxes, 0-1 from the displayed page's top-left corner."""
+        u0, u1 = (left - self.left) / self.box_width, (right - self.left) / self.box_width
+        v0, v1 = 1 - (top - self.bottom) / self.box_height, 1 - (bottom - self.bottom) / self.box_height
+        if self.rotation == 90:
+            return 1 - v1, u0, 1 - v0, u1
+        if self.rotation == 180:
+            return 1 - u1, 1 - v1, 1 - u0, 1 - v0
+        if self.rotation == 270:
+            return v0, 1 - u1, v1, 1 - u0
+        return u0, v0, u1, v1
+
+
+def _page_text(textpage: pdfium.PdfTextPage, count: int) -> str:
+    """The page's characters, one per pdfium character index (UCS-2 text is rebuilt when it does not line up)."""
+    text: str = textpage.get_text_range()
+    if len(text) == count:
+        return text
+    return "".join(chr(pdfium_c.FPDFText_GetUnicode(textpage, index)) for index in range(count))
+
+
+def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
+    """The page's lines in pdfium's order, each character cleaned and placed (the hot loop of extraction)."""
+    count = textpage.count_chars()
+    text = _page_text(textpage, count)
+    chars: list[str] = []
+    sources = array("i")  # the pdfium character each character of `chars` comes from, -1 for inserted spaces
+    spans: list[tuple[int, int]] = []  # each line's range in `chars`
+    parts: dict[int, tuple[int, int]] = {}  # ligature letters: position -> (letter, letters)
+    line_start = 0
+    for index, char in enumerate(text):
+        if " " < char <= "~":
+            chars.append(char)
+            sources.append(index)
+            continue
+        if char == "\n" or char == "\r":
+            line_start = _end_line(chars, sources, spans, line_start)
+            continue
+        expanded = _clean_char(char)
+        if expanded == " ":
+            if len(chars) > line_start and chars[-1] != " ":
+                chars.append(" ")
+                sources.append(-1)
+        elif len(expanded) == 1:
+            chars.append(expanded)
+            sources.append(index)
+        else:
+            for letter, each in enumerate(expanded):
+                parts[len(chars)] = (letter, len(expanded))
+                chars.append(each)
+                sources.append(index)
+    _end_line(chars, sources, spans, line_start)
+    x0, y0, x1, y1 = _char_boxes(textpage, np.frombuffer(sources, dtype=np.int32), display)
+    for position, (letter, letters) in parts.items():  # a ligature's letters share its box
+        step = (x1[position] - x0[position]) / letters
+        x0[position], x1[position] = x0[position] + letter * step, x0[position] + (letter + 1) * step
+    if not spans:
+        return []
+    starts = np.array([start for start, _ in spans], dtype=np.intp)
+    # per line, ignoring NaN (fmin/fmax keep the other operand); a line of inserted characters only gets NaN
+    tops, bottoms = np.fmin.reduceat(y0, starts), np.fmax.reduceat(y1, starts)
+    lefts, rights = np.fmin.reduceat(x0, starts), np.fmax.reduceat(x1, starts)
+    lines = []
+    for number, (start, end) in enumerate(spans):
+        top, bottom = float(tops[number]), float(bottoms[number])
+        if not bottom > top:
+            continue
+        line_text, keep = _drop_inner_soft_hyphens(chars[start:end])
+        x0s, x1s = (x0[start:end], x1[start:end]) if keep is None else (x0[start:end][keep], x1[start:end][keep])
+        lines.append(Line(line_text, x0s, x1s, float(lefts[number]), float(rights[number]), top, bottom))
+    return lines
+
+
+def _end_line(chars: list[str], sources: array[int], spans: list[tuple[int, int]], line_start: int) -> int:
+    """Close the line begun at `line_start` (trailing spaces dropped); returns where the next line begins."""
+    while len(chars) > line_start and chars[-1] == " ":
+        chars.pop()
+        sources.pop()
+    if len(chars) > line_start:
+        spans.append((line_start, len(chars)))
+    return len(chars)
+
+
+def _drop_inner_soft_hyphens(chars: list[str]) -> tuple[str, npt.NDArray[np.bool_] | None]:
+    """The line's text without the soft hyphens inside it (invisible), and which characters were kept (None: all)."""
+    text = "".join(chars)
+    if "\u00ad" not in text[:-1]:
+        return text, None
+    keep = np.array([char != "\u00ad" for char in chars[:-1]] + [True], dtype=bool)
+    return "".join(char for char, kept in zip(chars, keep, strict=True) if kept), keep
+
+
+def _char_boxes(
+    textpage: pdfium.PdfTextPage, sources: npt.NDArray[np.int32], display: _Display
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """(x0, y0, x1, y1) of every character, 0-1 on the displayed page; NaN where nothing was drawn."""
+    drawn = np.nonzero(sources >= 0)[0]
+    rects = (pdfium_c.FS_RECTF * max(len(drawn), 1))()
+    get_box, handle = pdfium_c.FPDFText_GetLooseCharBox, textpage.raw
+    for slot, index in enumerate(sources[drawn].tolist()):
+        get_box(handle, index, rects[slot])
+    found = np.frombuffer(rects, dtype=np.float32).reshape(-1, 4)[: len(drawn)]  # left, top, right, bottom
+    left, top, right, bottom = (found[:, column].astype(np.float64) for column in range(4))
+    empty = (right <= left) & (top <= bottom)  # pdfium inserted it, or the glyph has no extent
+    x0, y0, x1, y1 = (_spread(values, empty, drawn, len(sources)) for values in display.box(left, bottom, right, top))
+    return x0, y0, x1, y1
+
+
+def _spread(
+    values: npt.NDArray[np.float64], empty: npt.NDArray[np.bool_], drawn: npt.NDArray[np.intp], size: int
+) -> npt.NDArray[np.float32]:
+    column = np.full(size, np.nan, dtype=np.float32)
+    column[drawn] = np.where(empty, np.nan, values)
+    return column
+
+
+def _clean_char(char: str) -> str:
+    """What a non-ASCII or control character becomes in the text ("" to drop it)."""
+    if char in SOFT_HYPHENS:
+        return "\u00ad"  # kept for now: it decides how the line joins the next, then goes
+    if char == " " or char in SPACE_LIKE:
+        return " "
+    if char in LIGATURES:
+        return LIGATURES[char]
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cs", "Cn", "Co") or char in ("\u200b", "\ufeff"):
+        return ""
+    if category == "Zs":
+        return " "
+    return char
+
+
+def _running_lines(pages: list[PageLines]) -> set[tuple[int, int]]:
+    """(page index, line number) of running headers and footers: a line in the top or bottom margin whose text
+    (digits masked, so page numbers match) recurs in that margin on at least 40% of the pages with text, and 3."""
+    with_text = [page for page in pages if page.lines]
+    needed = max(3, math.ceil(HEADER_SHARE * len(with_text)))
+    if len(with_text) < 3:
+        return set()
+    places: dict[tuple[str, str], set[tuple[int, int]]] = {}
+    for page in with_text:
+        for number, line in enumerate(page.lines):
+            zone = "top" if line.bottom < MARGIN else "bottom" if line.top > 1 - MARGIN else None
+            if zone:
+                key = (zone, re.sub(r"\d+", "#", line.text.casefold()))
+                places.setdefault(key, set()).add((page.index, number))
+    running: set[tuple[int, int]] = set()
+    for found in places.values():
+        if len({page for page, _ in found}) >= needed:
+            running |= found
+    return running
+
+
+class _Text:
+    """The text and character map being assembled."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.length = 0
+        self.char_line: list[npt.NDArray[np.int32]] = []
+        self.x0s: list[npt.NDArray[np.float32]] = []
+        self.x1s: list[npt.NDArray[np.float32]] = []
+        self.line_page: array[int] = array("i")
+        self.line_y0: array[float] = array("f")
+        self.line_y1: array[float] = array("f")
+
+    def add_line(self, text: str, line: Line, page: int) -> None:
+        number = len(self.line_page)
+        self.line_page.append(page)
+        self.line_y0.append(line.top)
+        self.line_y1.append(line.bottom)
+        self.pieces.append(text)
+        self.length += len(text)
+        x0s, x1s = line.x0s[: len(text)], line.x1s[: len(text)]
+        self.char_line.append(np.where(np.isnan(x0s), -1, number).astype(np.int32))
+        self.x0s.append(x0s)
+        self.x1s.append(x1s)
+
+    def add_inserted(self, text: str) -> None:
+        self.pieces.append(text)
+        self.length += len(text)
+        self.char_line.append(np.full(len(text), -1, dtype=np.int32))
+        self.x0s.append(np.full(len(text), np.nan, dtype=np.float32))
+        self.x1s.append(np.full(len(text), np.nan, dtype=np.float32))
+
+    def char_map(self) -> CharMap:
+        def joined(parts: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        return CharMap(
+            char_line=joined(self.char_line, np.int32),
+            char_x0=joined(self.x0s, np.float32),
+            char_x1=joined(self.x1s, np.float32),
+            line_page=np.frombuffer(self.line_page, dtype=np.int32).copy(),
+            line_y0=np.frombuffer(self.line_y0, dtype=np.float32).copy(),
+            line_y1=np.frombuffer(self.line_y1, dtype=np.float32).copy(),
+        )
+
+
+def _assemble(
+    pages: list[PageLines], running: set[tuple[int, int]], title: str | None, warnings: list[str]
+) -> Extraction:
+    out = _Text()
+    table: list[Page] = []
+    skipped: list[tuple[int, int, str]] = []
+    for page in pages:
+        start = out.length
+        if not page.lines:
+            note = f"[page {page.index}: no text layer]\n"
+            warnings.append(f"page {page.index} has no text layer (scanned? no OCR is done); it has no citable text.")
+            skipped.append((out.length, out.length + len(note), "no text layer"))
+            out.add_inserted(note)
+        for number, line in enumerate(page.lines):
+            is_running = (page.index, number) in running
+            following = page.lines[number + 1] if number + 1 < len(page.lines) else None
+            if following is not None and (page.index, number + 1) in running:
+                following = None
+            text, joiner = line.text, "\n"
+            if not is_running and following is not None:
+                text, joiner = _join(line, following)
+            text = text.replace("\u00ad", "-")  # a soft hyphen that still ends a line is shown as printed
+            line_start = out.length
+            out.add_line(text, line, page.index)
+            out.add_inserted(joiner)
+            if is_running:
+                skipped.append((line_start, out.length, "running header or footer"))
+        table.append(Page(page.index, page.label, start, out.length, page.width, page.height))
+    text = "".join(out.pieces)
+    return Extraction(
+        text=text,
+        title=title,
+        extractor=EXTRACTOR,
+        pages=tuple(table),
+        skipped=tuple(_merge(skipped)),
+        warnings=tuple(warnings),
+        chars=out.char_map(),
+    )
+
+
+def _join(line: Line, following: Line) -> tuple[str, str]:
+    """The line's text as it enters the text, and what separates it from the next line ("\\n", " " or "")."""
+    text = line.text
+    if _ends_paragraph(line, following):
+        return text, "\n"
+    last = text[-1]
+    before = text[-2] if len(text) > 1 else " "
+    first = following.text[0]
+    if last == "\u00ad" and before.isalnum():
+        return text[:-1], ""
+    if last in JOINING_HYPHENS and before.isalpha() and first.islower():
+        return text[:-1], ""
+    if last in KEPT_DASHES and before.isalnum():
+        return text, ""
+    return text, " "
+
+
+def _ends_paragraph(line: Line, following: Line) -> bool:
+    height = max(line.height, 1e-6)
+    sentence_end = SENTENCE_END.search(line.text) is not None
+    if following.top < line.top - 0.5 * height or following.left >= line.right:  # a new column
+        return sentence_end
+    if following.top - line.bottom > 0.5 * max(height, following.height):
+        return True
+    if abs(following.height - height) > 0.25 * height:  # the font size changes: a heading
+        return True
+    width = following.right - following.left
+    if line.right < following.right - 0.25 * width:  # a short line: a heading or a paragraph's last line
+        return True
+    indented = following.left > line.left + 0.5 * height
+    return sentence_end and (indented or line.right < following.right - 2 * height)
+
+
+def _merge(ranges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    merged: list[tuple[int, int, str]] = []
+    for start, end, reason in sorted(ranges):
+        if merged and start <= merged[-1][1] and reason == merged[-1][2]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end), reason)
+        else:
+            merged.append((start, end, reason))
+    return merged
+
+
+def _png(pixels: npt.NDArray[np.uint8]) -> bytes:
+    """A minimal RGB PNG encoder (zlib only), so that rendering needs no imaging library."""
+    height, width, _ = pixels.shape
+    raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
