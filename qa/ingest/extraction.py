@@ -79,20 +79,18 @@ class Box:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CharMap:
-    """Where each character of a PDF's text was drawn, as numpy arrays (about 12 bytes a character).
+    """Where each character of a PDF's text was drawn, as numpy arrays (about 20 bytes a character).
 
     Character i lies on line `char_line[i]` (-1 for characters the extractor inserted: guessed word spaces, line,
-    paragraph and page breaks, notes) and spans `char_x0[i]`..`char_x1[i]` across its page (0-1 from the left).
-    Line j lies on page `line_page[j]` (1-based), from `line_y0[j]` to `line_y1[j]` (0-1 from the top). Lines are
-    contiguous runs of characters. Saved with `to_bytes` (an .npz archive, read back without pickle).
+    paragraph and page breaks, notes; spaces carry no box either) within box `char_box[i]` (x0, y0, x1, y1: 0-1 of
+    the page as displayed, from the top-left; loose boxes, the font's full height). Line j lies on page
+    `line_page[j]` (1-based); a line's characters are contiguous in the text. Saved with `to_bytes` (an .npz
+    archive, read back without pickle).
     """
 
     char_line: npt.NDArray[np.int32]
-    char_x0: npt.NDArray[np.float32]
-    char_x1: npt.NDArray[np.float32]
+    char_box: npt.NDArray[np.float32]
     line_page: npt.NDArray[np.int32]
-    line_y0: npt.NDArray[np.float32]
-    line_y1: npt.NDArray[np.float32]
 
     def __len__(self) -> int:
         return int(self.char_line.shape[0])
@@ -119,7 +117,7 @@ class CharMap:
         return cls(**arrays)
 
 
-CHARMAP_FIELDS = ("char_line", "char_x0", "char_x1", "line_page", "line_y0", "line_y1")
+CHARMAP_FIELDS = ("char_line", "char_box", "line_page")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,22 +150,15 @@ def boxes_for(source: Extraction | CharMap, start: int, end: int) -> list[Box]:
     if drawn.size == 0:
         return []
     lines = lines[drawn]
-    x0 = chars.char_x0[start:end][drawn]
-    x1 = chars.char_x1[start:end][drawn]
+    boxes = chars.char_box[start:end][drawn]
     cuts = np.nonzero(np.diff(lines))[0] + 1  # a line's characters are contiguous in the text
-    boxes = []
+    result = []
     for first, last in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [lines.size])), strict=True):
-        line = int(lines[first])
-        boxes.append(
-            Box(
-                page=int(chars.line_page[line]),
-                x0=float(x0[first:last].min()),
-                y0=float(chars.line_y0[line]),
-                x1=float(x1[first:last].max()),
-                y1=float(chars.line_y1[line]),
-            )
-        )
-    return boxes
+        group = boxes[first:last]
+        x0, y0 = group[:, 0].min(), group[:, 1].min()
+        x1, y1 = group[:, 2].max(), group[:, 3].max()
+        result.append(Box(int(chars.line_page[lines[first]]), float(x0), float(y0), float(x1), float(y1)))
+    return result
 
 
 def clean_text(text: str) -> str:

@@ -23,7 +23,6 @@ import zlib
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +48,7 @@ JOINING_HYPHENS = {"-", "\u2010"}
 KEPT_DASHES = {"-", "\u2010", "\u2011", "\u2012", "\u2013"}
 SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
 SPACE_LIKE = {"\t", "\u00a0", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007"}
-MARGIN = 0.12  # running headers and footers lie in the top or bottom 12% of the page
+MARGIN = 0.12  # running headers and footers lie within 12% of an edge of the page
 HEADER_SHARE = 0.4  # a line repeated in a margin of this share of the pages (and at least 3) is a running header
 MAX_RENDER_PIXELS = 40_000_000
 PDFIUM_ERRORS = {
@@ -61,15 +60,17 @@ PDFIUM_ERRORS = {
 
 @dataclass(slots=True)
 class Line:
-    """One line of a page as pdfium ordered it: cleaned text and, per character, its horizontal extent."""
+    """One line of a page as pdfium ordered it: cleaned text, each character's box on the displayed page, and the
+    line's extent on the upright page (before /Rotate, where the text runs left to right), 0-1 from the top-left."""
 
     text: str
-    x0s: npt.NDArray[np.float32]  # per character of `text`, 0-1 from the left; NaN for spaces
-    x1s: npt.NDArray[np.float32]
+    boxes: npt.NDArray[np.float32]  # (len(text), 4): x0, y0, x1, y1 as displayed; NaN for spaces
     left: float
     right: float
     top: float
     bottom: float
+    row: bool  # a gap wider than 1.5 line heights separates two of its characters: a table row
+    glued: bool = False  # pdfium joined the next line to this one (a word hyphenated across them): no separator
 
     @property
     def height(self) -> float:
@@ -174,10 +175,16 @@ class _Display:
         self.width = self.box_height if turned else self.box_width
         self.height = self.box_width if turned else self.box_height
 
-    def box(self, left: Floats, bottom: Floats, right: Floats, top: Floats) -> tuple[Floats, Floats, Floats, Floats]:
-        """(x0, y0, x1, y1) of boxes, 0-1 from the displayed page's top-left corner."""
+    def upright(
+        self, left: Floats, bottom: Floats, right: Floats, top: Floats
+    ) -> tuple[Floats, Floats, Floats, Floats]:
+        """(u0, v0, u1, v1) of boxes, 0-1 from the top-left corner of the crop box, before /Rotate."""
         u0, u1 = (left - self.left) / self.box_width, (right - self.left) / self.box_width
         v0, v1 = 1 - (top - self.bottom) / self.box_height, 1 - (bottom - self.bottom) / self.box_height
+        return u0, v0, u1, v1
+
+    def turn(self, u0: Floats, v0: Floats, u1: Floats, v1: Floats) -> tuple[Floats, Floats, Floats, Floats]:
+        """(x0, y0, x1, y1) of upright boxes on the page as displayed (turned clockwise by /Rotate)."""
         if self.rotation == 90:
             return 1 - v1, u0, 1 - v0, u1
         if self.rotation == 180:
@@ -226,25 +233,69 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
                 chars.append(each)
                 sources.append(index)
     _end_line(chars, sources, spans, line_start)
-    x0, y0, x1, y1 = _char_boxes(textpage, np.frombuffer(sources, dtype=np.int32), display)
-    for position, (letter, letters) in parts.items():  # a ligature's letters share its box
-        step = (x1[position] - x0[position]) / letters
-        x0[position], x1[position] = x0[position] + letter * step, x0[position] + (letter + 1) * step
     if not spans:
         return []
+    u0, v0, u1, v1 = _char_boxes(textpage, np.frombuffer(sources, dtype=np.int32), display)
+    for position, (letter, letters) in parts.items():  # a ligature's letters share its box
+        step = (u1[position] - u0[position]) / letters
+        u0[position], u1[position] = u0[position] + letter * step, u0[position] + (letter + 1) * step
+    boxes = np.stack(display.turn(u0, v0, u1, v1), axis=1).astype(np.float32)
+    spans, glued = _visual_lines(spans, (u0, v0, u1, v1))
     starts = np.array([start for start, _ in spans], dtype=np.intp)
     # per line, ignoring NaN (fmin/fmax keep the other operand); a line of inserted characters only gets NaN
-    tops, bottoms = np.fmin.reduceat(y0, starts), np.fmax.reduceat(y1, starts)
-    lefts, rights = np.fmin.reduceat(x0, starts), np.fmax.reduceat(x1, starts)
+    tops, bottoms = np.fmin.reduceat(v0, starts), np.fmax.reduceat(v1, starts)
+    lefts, rights = np.fmin.reduceat(u0, starts), np.fmax.reduceat(u1, starts)
+    gaps = _widest_gaps(u0, u1, spans) * display.box_width
     lines = []
     for number, (start, end) in enumerate(spans):
         top, bottom = float(tops[number]), float(bottoms[number])
         if not bottom > top:
             continue
         line_text, keep = _drop_inner_soft_hyphens(chars[start:end])
-        x0s, x1s = (x0[start:end], x1[start:end]) if keep is None else (x0[start:end][keep], x1[start:end][keep])
-        lines.append(Line(line_text, x0s, x1s, float(lefts[number]), float(rights[number]), top, bottom))
+        line_boxes = boxes[start:end] if keep is None else boxes[start:end][keep]
+        row = bool(gaps[number] > 1.5 * (bottom - top) * display.box_height)
+        extent = (float(lefts[number]), float(rights[number]), top, bottom)
+        lines.append(Line(line_text, line_boxes, *extent, row=row, glued=number in glued))
     return lines
+
+
+def _visual_lines(
+    spans: list[tuple[int, int]], boxes: tuple[Floats, Floats, Floats, Floats]
+) -> tuple[list[tuple[int, int]], set[int]]:
+    """pdfium's lines split where a drawn character lies wholly left of the previous one and does not overlap it
+    vertically (pdfium joins the lines of a word hyphenated across them; vertical text is not split), and the
+    numbers of the new lines that the next one continues."""
+    u0, v0, u1, v1 = boxes
+    line_of = np.repeat(np.arange(len(spans)), [end - start for start, end in spans])
+    drawn = np.nonzero(~np.isnan(v0))[0]
+    previous, following = drawn[:-1], drawn[1:]
+    below_or_above = (v0[following] >= v1[previous]) | (v1[following] <= v0[previous])
+    apart = (line_of[previous] == line_of[following]) & below_or_above & (u1[following] <= u0[previous])
+    cuts = set(following[apart].tolist())
+    if not cuts:
+        return spans, set()
+    refined: list[tuple[int, int]] = []
+    glued: set[int] = set()
+    for start, end in spans:
+        for cut in sorted(cut for cut in cuts if start < cut < end):
+            glued.add(len(refined))
+            refined.append((start, cut))
+            start = cut
+        refined.append((start, end))
+    return refined, glued
+
+
+def _widest_gaps(u0: Floats, u1: Floats, spans: list[tuple[int, int]]) -> Floats:
+    """Per line, the widest horizontal gap between two consecutive drawn characters (0-1 of the page width)."""
+    widest = np.zeros(len(spans))
+    line_of = np.repeat(np.arange(len(spans)), [end - start for start, end in spans])
+    drawn = np.nonzero(~np.isnan(u0))[0]
+    if drawn.size < 2:
+        return widest
+    same = line_of[drawn[1:]] == line_of[drawn[:-1]]
+    gaps = u0[drawn[1:]] - u1[drawn[:-1]]
+    np.maximum.at(widest, line_of[drawn[:-1]][same], gaps[same])
+    return widest
 
 
 def _end_line(chars: list[str], sources: array[int], spans: list[tuple[int, int]], line_start: int) -> int:
@@ -268,8 +319,8 @@ def _drop_inner_soft_hyphens(chars: list[str]) -> tuple[str, npt.NDArray[np.bool
 
 def _char_boxes(
     textpage: pdfium.PdfTextPage, sources: npt.NDArray[np.int32], display: _Display
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """(x0, y0, x1, y1) of every character, 0-1 on the displayed page; NaN where nothing was drawn."""
+) -> tuple[Floats, Floats, Floats, Floats]:
+    """(u0, v0, u1, v1) of every character on the upright page; NaN where nothing was drawn."""
     drawn = np.nonzero(sources >= 0)[0]
     rects = (pdfium_c.FS_RECTF * max(len(drawn), 1))()
     get_box, handle = pdfium_c.FPDFText_GetLooseCharBox, textpage.raw
@@ -278,14 +329,14 @@ def _char_boxes(
     found = np.frombuffer(rects, dtype=np.float32).reshape(-1, 4)[: len(drawn)]  # left, top, right, bottom
     left, top, right, bottom = (found[:, column].astype(np.float64) for column in range(4))
     empty = (right <= left) & (top <= bottom)  # pdfium inserted it, or the glyph has no extent
-    x0, y0, x1, y1 = (_spread(values, empty, drawn, len(sources)) for values in display.box(left, bottom, right, top))
-    return x0, y0, x1, y1
+    u0, v0, u1, v1 = (
+        _spread(values, empty, drawn, len(sources)) for values in display.upright(left, bottom, right, top)
+    )
+    return u0, v0, u1, v1
 
 
-def _spread(
-    values: npt.NDArray[np.float64], empty: npt.NDArray[np.bool_], drawn: npt.NDArray[np.intp], size: int
-) -> npt.NDArray[np.float32]:
-    column = np.full(size, np.nan, dtype=np.float32)
+def _spread(values: Floats, empty: npt.NDArray[np.bool_], drawn: npt.NDArray[np.intp], size: int) -> Floats:
+    column = np.full(size, np.nan)
     column[drawn] = np.where(empty, np.nan, values)
     return column
 
@@ -307,7 +358,7 @@ def _clean_char(char: str) -> str:
 
 
 def _running_lines(pages: list[PageLines]) -> set[tuple[int, int]]:
-    """(page index, line number) of running headers and footers: a line in the top or bottom margin whose text
+    """(page index, line number) of running headers and footers: a line in a margin of the page whose text
     (digits masked, so page numbers match) recurs in that margin on at least 40% of the pages with text, and 3."""
     with_text = [page for page in pages if page.lines]
     needed = max(3, math.ceil(HEADER_SHARE * len(with_text)))
@@ -316,7 +367,7 @@ def _running_lines(pages: list[PageLines]) -> set[tuple[int, int]]:
     places: dict[tuple[str, str], set[tuple[int, int]]] = {}
     for page in with_text:
         for number, line in enumerate(page.lines):
-            zone = "top" if line.bottom < MARGIN else "bottom" if line.top > 1 - MARGIN else None
+            zone = _margin(line)
             if zone:
                 key = (zone, re.sub(r"\d+", "#", line.text.casefold()))
                 places.setdefault(key, set()).add((page.index, number))
@@ -327,6 +378,19 @@ def _running_lines(pages: list[PageLines]) -> set[tuple[int, int]]:
     return running
 
 
+def _margin(line: Line) -> str | None:
+    """Which margin of the upright page holds the whole line, if any."""
+    if line.bottom < MARGIN:
+        return "top"
+    if line.top > 1 - MARGIN:
+        return "bottom"
+    if line.right < MARGIN:
+        return "left"
+    if line.left > 1 - MARGIN:
+        return "right"
+    return None
+
+
 class _Text:
     """The text and character map being assembled."""
 
@@ -334,42 +398,29 @@ class _Text:
         self.pieces: list[str] = []
         self.length = 0
         self.char_line: list[npt.NDArray[np.int32]] = []
-        self.x0s: list[npt.NDArray[np.float32]] = []
-        self.x1s: list[npt.NDArray[np.float32]] = []
+        self.boxes: list[npt.NDArray[np.float32]] = []
         self.line_page: array[int] = array("i")
-        self.line_y0: array[float] = array("f")
-        self.line_y1: array[float] = array("f")
 
     def add_line(self, text: str, line: Line, page: int) -> None:
         number = len(self.line_page)
         self.line_page.append(page)
-        self.line_y0.append(line.top)
-        self.line_y1.append(line.bottom)
         self.pieces.append(text)
         self.length += len(text)
-        x0s, x1s = line.x0s[: len(text)], line.x1s[: len(text)]
-        self.char_line.append(np.where(np.isnan(x0s), -1, number).astype(np.int32))
-        self.x0s.append(x0s)
-        self.x1s.append(x1s)
+        boxes = line.boxes[: len(text)]
+        self.char_line.append(np.where(np.isnan(boxes[:, 0]), -1, number).astype(np.int32))
+        self.boxes.append(boxes)
 
     def add_inserted(self, text: str) -> None:
         self.pieces.append(text)
         self.length += len(text)
         self.char_line.append(np.full(len(text), -1, dtype=np.int32))
-        self.x0s.append(np.full(len(text), np.nan, dtype=np.float32))
-        self.x1s.append(np.full(len(text), np.nan, dtype=np.float32))
+        self.boxes.append(np.full((len(text), 4), np.nan, dtype=np.float32))
 
     def char_map(self) -> CharMap:
-        def joined(parts: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
         return CharMap(
-            char_line=joined(self.char_line, np.int32),
-            char_x0=joined(self.x0s, np.float32),
-            char_x1=joined(self.x1s, np.float32),
+            char_line=np.concatenate(self.char_line) if self.char_line else np.zeros(0, dtype=np.int32),
+            char_box=np.concatenate(self.boxes) if self.boxes else np.zeros((0, 4), dtype=np.float32),
             line_page=np.frombuffer(self.line_page, dtype=np.int32).copy(),
-            line_y0=np.frombuffer(self.line_y0, dtype=np.float32).copy(),
-            line_y1=np.frombuffer(self.line_y1, dtype=np.float32).copy(),
         )
 
 
@@ -392,7 +443,9 @@ def _assemble(
             if following is not None and (page.index, number + 1) in running:
                 following = None
             text, joiner = line.text, "\n"
-            if not is_running and following is not None:
+            if line.glued and following is not None:
+                joiner = ""
+            elif not is_running and following is not None:
                 text, joiner = _join(line, following)
             text = text.replace("\u00ad", "-")  # a soft hyphen that still ends a line is shown as printed
             line_start = out.length
@@ -431,6 +484,8 @@ def _join(line: Line, following: Line) -> tuple[str, str]:
 
 
 def _ends_paragraph(line: Line, following: Line) -> bool:
+    if line.row or following.row:  # table rows stay one a line
+        return True
     height = max(line.height, 1e-6)
     sentence_end = SENTENCE_END.search(line.text) is not None
     if following.top < line.top - 0.5 * height or following.left >= line.right:  # a new column
