@@ -6,6 +6,7 @@ non-text elements never reach the text; the whitespace rules are those of qa.ing
 from __future__ import annotations
 
 import logging
+import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,12 +32,13 @@ BLOCKS = {
     "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "thead", "tfoot", "tr", "ul",
 }  # fmt: skip
 CELLS = {"td", "th"}
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 MIN_MAIN_TEXT = 200  # characters: less than this (and less than half the page's text) and the walker's text is kept
 
 
 def extract_html(source: Path | bytes, *, main_content: bool = True) -> Extraction:
     """Extract an HTML page; `main_content=False` keeps every visible block (the walker only)."""
-    data = _read(source)
+    data = _decode(_read(source))
     where = str(source) if isinstance(source, Path) else "HTML"
     tree = _parse(data, where)
     walked = clean_text(_walk(tree))
@@ -47,7 +49,7 @@ def extract_html(source: Path | bytes, *, main_content: bool = True) -> Extracti
     main = trafilatura.extract(
         data, output_format="html", include_comments=False, include_tables=True, favor_recall=True, deduplicate=False
     )
-    main_text = clean_text(_walk(_parse(main.encode("utf-8"), where))) if main else ""
+    main_text = clean_text(_walk(_parse(main, where))) if main else ""
     if len(main_text) >= min(MIN_MAIN_TEXT, len(walked) / 2) and main_text:
         return Extraction(text=main_text, title=title, extractor=EXTRACTOR)
     warnings = ("trafilatura found no main text; every visible block of the page was kept",) if walked else ()
@@ -65,13 +67,23 @@ def _read(source: Path | bytes) -> bytes:
         raise UnreadableDocument(f"{source}: cannot be read ({exc.strerror}).") from exc
 
 
-def _parse(data: bytes, where: str) -> lxml.html.HtmlElement:
+def _parse(data: bytes | str, where: str) -> lxml.html.HtmlElement:
     if not data.strip():
         raise UnreadableDocument(f"{where}: the page is empty.")
     try:
         return lxml.html.document_fromstring(data)
     except (lxml.etree.ParserError, ValueError) as exc:
         raise UnreadableDocument(f"{where}: not readable HTML ({exc}).") from exc
+
+
+def _decode(data: bytes) -> bytes | str:
+    """UTF-8 text as str (lxml would read undeclared bytes as Latin-1); other bytes as they are, for lxml to
+    decode by their <meta charset>."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    return XML_DECLARATION.sub("", text.removeprefix("\ufeff"), count=1)  # lxml refuses str that declares one
 
 
 def _title(tree: lxml.html.HtmlElement) -> str | None:

@@ -2,14 +2,17 @@
 running headers and footers as skipped ranges, and where every character was drawn (for highlight boxes).
 
 Text rules (beyond those of qa.ingest.extraction): pdfium's lines are joined into paragraphs. A line ends its
-paragraph ("\\n") when a gap wider than about half a line follows it, the font size changes, the next line is
-indented or the line falls well short of the next one's right edge after a sentence end, or the next line starts a
-new column after a sentence end; otherwise the next line follows after one space. A line-end hyphen is handled one
-way: a soft hyphen (U+00AD, pdfium's U+0002) is dropped and the word joined; "-" or U+2010 after a letter and
-before a lowercase letter is dropped and the word joined ("hyphen-" + "ation" -> "hyphenation", also
-"well-" + "known" -> "wellknown"); any other hyphen or dash after a letter or digit is kept and the lines joined
-without a space ("737–" + "9" -> "737–9"). Each page ends with "\\n", so words never fuse across pages; a page
-without text gets a one-line note, recorded as skipped.
+paragraph ("\\n") when it is a table row (a gap wider than 1.5 line heights inside it) or the next one is, a gap
+wider than half a line follows it, the font size changes, it falls short of the next line's right edge by 40% of
+the width (a heading), or, after a sentence end, the next line is indented, starts a new column or this one falls
+short by two line heights; otherwise the next line follows after one space. A hyphen that ends a line is
+handled one way, whether pdfium marks it (U+FFFE, U+0002), it is a soft hyphen (U+00AD) or a printed "-" or U+2010:
+dropped when a letter precedes it and a lowercase letter follows ("hyphen-" + "ation" -> "hyphenation"; also
+"well-" + "known" -> "wellknown"), otherwise kept and the lines joined without a space ("Anti-" + "American" ->
+"Anti-American"); a dash after a letter or digit also joins without a space ("2018–" + "23" -> "2018–23"). A soft
+hyphen inside a line is invisible and dropped. Each page ends with "\\n", so words never fuse across pages; a page
+without text gets a one-line note, recorded as skipped. So the text equals what was printed up to these rules:
+compare with whitespace collapsed, and expect line breaks at paragraph, column and page ends.
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ logger = logging.getLogger(__name__)
 Floats = npt.NDArray[np.float64]
 
 EXTRACTOR = f"pypdfium2 {pdfium.PYPDFIUM_INFO} (pdfium {pdfium.PDFIUM_INFO.build})"
-SOFT_HYPHENS = {"\u00ad", "\x02"}
+# pdfium reports a hyphen that ends a line as U+FFFE (joining the two lines) or U+0002; a soft hyphen is U+00AD.
+HYPHEN_MARKS = {"\ufffe", "\x02", "\u00ad"}
+MARK = "\ufffe"
 JOINING_HYPHENS = {"-", "\u2010"}
 KEPT_DASHES = {"-", "\u2010", "\u2011", "\u2012", "\u2013"}
 SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
 SPACE_LIKE = {"\t", "\u00a0", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007"}
-MARGIN = 0.12  # running headers and footers lie within 12% of an edge of the page
+MARGIN = 0.09  # running headers and footers lie within 9% of an edge of the page (body text starts near 1 in.)
 HEADER_SHARE = 0.4  # a line repeated in a margin of this share of the pages (and at least 3) is a running header
 MAX_RENDER_PIXELS = 40_000_000
 PDFIUM_ERRORS = {
@@ -131,6 +136,8 @@ def _open(path: Path, password: str | None) -> pdfium.PdfDocument:
             ) from exc
         reason = PDFIUM_ERRORS.get(code, str(exc)) if code is not None else str(exc)
         raise UnreadableDocument(f"{path}: cannot read the PDF: {reason}.") from exc
+    except OSError as exc:  # missing, a folder, unreadable
+        raise UnreadableDocument(f"{path}: cannot read the PDF: {exc.strerror or 'no such file'}.") from exc
 
 
 def _title(document: pdfium.PdfDocument) -> str | None:
@@ -239,6 +246,8 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
     for position, (letter, letters) in parts.items():  # a ligature's letters share its box
         step = (u1[position] - u0[position]) / letters
         u0[position], u1[position] = u0[position] + letter * step, u0[position] + (letter + 1) * step
+    _split_shared_boxes(u0, u1)
+    keep = _resolve_hyphens(chars)
     boxes = np.stack(display.turn(u0, v0, u1, v1), axis=1).astype(np.float32)
     spans, glued = _visual_lines(spans, (u0, v0, u1, v1))
     starts = np.array([start for start, _ in spans], dtype=np.intp)
@@ -251,8 +260,11 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
         top, bottom = float(tops[number]), float(bottoms[number])
         if not bottom > top:
             continue
-        line_text, keep = _drop_inner_soft_hyphens(chars[start:end])
-        line_boxes = boxes[start:end] if keep is None else boxes[start:end][keep]
+        kept = keep[start:end]
+        line_text = "".join(char for char, is_kept in zip(chars[start:end], kept, strict=True) if is_kept)
+        if not line_text:
+            continue
+        line_boxes = boxes[start:end][kept]
         row = bool(gaps[number] > 1.5 * (bottom - top) * display.box_height)
         extent = (float(lefts[number]), float(rights[number]), top, bottom)
         lines.append(Line(line_text, line_boxes, *extent, row=row, glued=number in glued))
@@ -308,13 +320,38 @@ def _end_line(chars: list[str], sources: array[int], spans: list[tuple[int, int]
     return len(chars)
 
 
-def _drop_inner_soft_hyphens(chars: list[str]) -> tuple[str, npt.NDArray[np.bool_] | None]:
-    """The line's text without the soft hyphens inside it (invisible), and which characters were kept (None: all)."""
-    text = "".join(chars)
-    if "\u00ad" not in text[:-1]:
-        return text, None
-    keep = np.array([char != "\u00ad" for char in chars[:-1]] + [True], dtype=bool)
-    return "".join(char for char, kept in zip(chars, keep, strict=True) if kept), keep
+def _resolve_hyphens(chars: list[str]) -> npt.NDArray[np.bool_]:
+    """Decide each hyphen mark in place (see the module docstring): dropped between a letter and a lowercase
+    letter, printed as "-" otherwise. Returns which characters stay."""
+    keep = np.ones(len(chars), dtype=bool)
+    for position, char in enumerate(chars):
+        if char != MARK:
+            continue
+        before = chars[position - 1] if position else " "
+        after = chars[position + 1] if position + 1 < len(chars) else " "
+        if before.isalpha() and after.islower():
+            keep[position] = False
+        else:
+            chars[position] = "-"
+    return keep
+
+
+def _split_shared_boxes(u0: Floats, u1: Floats) -> None:
+    """pdfium spells a ligature glyph out as letters with one box: share it out evenly among them, in place."""
+    same = np.nonzero((u0[1:] == u0[:-1]) & (u1[1:] == u1[:-1]) & (u1[1:] > u0[1:]))[0] + 1
+    position = 0
+    for index in same.tolist():
+        if index < position:
+            continue
+        end = index + 1
+        while end < len(u0) and u0[end] == u0[index] and u1[end] == u1[index]:
+            end += 1
+        first = index - 1
+        step = (u1[first] - u0[first]) / (end - first)
+        left = u0[first]
+        for letter in range(end - first):
+            u0[first + letter], u1[first + letter] = left + letter * step, left + (letter + 1) * step
+        position = end
 
 
 def _char_boxes(
@@ -343,8 +380,8 @@ def _spread(values: Floats, empty: npt.NDArray[np.bool_], drawn: npt.NDArray[np.
 
 def _clean_char(char: str) -> str:
     """What a non-ASCII or control character becomes in the text ("" to drop it)."""
-    if char in SOFT_HYPHENS:
-        return "\u00ad"  # kept for now: it decides how the line joins the next, then goes
+    if char in HYPHEN_MARKS:
+        return MARK  # resolved by _resolve_hyphens once the characters around it are known
     if char == " " or char in SPACE_LIKE:
         return " "
     if char in LIGATURES:
@@ -440,14 +477,11 @@ def _assemble(
         for number, line in enumerate(page.lines):
             is_running = (page.index, number) in running
             following = page.lines[number + 1] if number + 1 < len(page.lines) else None
-            if following is not None and (page.index, number + 1) in running:
-                following = None
             text, joiner = line.text, "\n"
-            if line.glued and following is not None:
+            if following is not None and line.glued and is_running == ((page.index, number + 1) in running):
                 joiner = ""
-            elif not is_running and following is not None:
+            elif following is not None and not is_running and (page.index, number + 1) not in running:
                 text, joiner = _join(line, following)
-            text = text.replace("\u00ad", "-")  # a soft hyphen that still ends a line is shown as printed
             line_start = out.length
             out.add_line(text, line, page.index)
             out.add_inserted(joiner)
@@ -474,8 +508,6 @@ def _join(line: Line, following: Line) -> tuple[str, str]:
     last = text[-1]
     before = text[-2] if len(text) > 1 else " "
     first = following.text[0]
-    if last == "\u00ad" and before.isalnum():
-        return text[:-1], ""
     if last in JOINING_HYPHENS and before.isalpha() and first.islower():
         return text[:-1], ""
     if last in KEPT_DASHES and before.isalnum():
@@ -488,14 +520,16 @@ def _ends_paragraph(line: Line, following: Line) -> bool:
         return True
     height = max(line.height, 1e-6)
     sentence_end = SENTENCE_END.search(line.text) is not None
-    if following.top < line.top - 0.5 * height or following.left >= line.right:  # a new column
+    if following.left >= line.right:  # the next column, side by side
         return sentence_end
+    if following.top < line.top - 0.5 * height:  # back up the page: the top of the next column, or not text flow
+        return sentence_end or following.left < line.right - 0.5 * (line.right - line.left)
     if following.top - line.bottom > 0.5 * max(height, following.height):
         return True
     if abs(following.height - height) > 0.25 * height:  # the font size changes: a heading
         return True
     width = following.right - following.left
-    if line.right < following.right - 0.25 * width:  # a short line: a heading or a paragraph's last line
+    if line.right < following.right - 0.4 * width:  # a short line: a heading or a paragraph's last line
         return True
     indented = following.left > line.left + 0.5 * height
     return sentence_end and (indented or line.right < following.right - 2 * height)
