@@ -247,7 +247,7 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
         step = (u1[position] - u0[position]) / letters
         u0[position], u1[position] = u0[position] + letter * step, u0[position] + (letter + 1) * step
     _split_shared_boxes(u0, u1)
-    keep = _resolve_hyphens(chars)
+    page_text, dropped = _resolve_hyphens(chars)
     boxes = np.stack(display.turn(u0, v0, u1, v1), axis=1).astype(np.float32)
     spans, glued = _visual_lines(spans, (u0, v0, u1, v1))
     starts = np.array([start for start, _ in spans], dtype=np.intp)
@@ -260,11 +260,12 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
         top, bottom = float(tops[number]), float(bottoms[number])
         if not bottom > top:
             continue
-        kept = keep[start:end]
-        line_text = "".join(char for char, is_kept in zip(chars[start:end], kept, strict=True) if is_kept)
+        line_text, line_boxes = page_text[start:end], boxes[start:end]
+        if dropped and any(start <= position < end for position in dropped):  # rare: a hyphen that goes
+            kept = [position for position in range(start, end) if position not in dropped]
+            line_text, line_boxes = "".join(page_text[position] for position in kept), boxes[kept]
         if not line_text:
             continue
-        line_boxes = boxes[start:end][kept]
         row = bool(gaps[number] > 1.5 * (bottom - top) * display.box_height)
         extent = (float(lefts[number]), float(rights[number]), top, bottom)
         lines.append(Line(line_text, line_boxes, *extent, row=row, glued=number in glued))
@@ -320,20 +321,19 @@ def _end_line(chars: list[str], sources: array[int], spans: list[tuple[int, int]
     return len(chars)
 
 
-def _resolve_hyphens(chars: list[str]) -> npt.NDArray[np.bool_]:
-    """Decide each hyphen mark in place (see the module docstring): dropped between a letter and a lowercase
-    letter, printed as "-" otherwise. Returns which characters stay."""
-    keep = np.ones(len(chars), dtype=bool)
-    for position, char in enumerate(chars):
-        if char != MARK:
-            continue
-        before = chars[position - 1] if position else " "
-        after = chars[position + 1] if position + 1 < len(chars) else " "
+def _resolve_hyphens(chars: list[str]) -> tuple[str, set[int]]:
+    """The page's characters as one string with each hyphen mark decided (see the module docstring): "-" unless
+    it goes, between a letter and a lowercase letter. Returns the string and the positions that go."""
+    text = "".join(chars)
+    dropped: set[int] = set()
+    position = text.find(MARK)
+    while position >= 0:
+        before = text[position - 1] if position else " "
+        after = text[position + 1] if position + 1 < len(text) else " "
         if before.isalpha() and after.islower():
-            keep[position] = False
-        else:
-            chars[position] = "-"
-    return keep
+            dropped.add(position)
+        position = text.find(MARK, position + 1)
+    return text.replace(MARK, "-"), dropped
 
 
 def _split_shared_boxes(u0: Floats, u1: Floats) -> None:
@@ -434,31 +434,27 @@ class _Text:
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.length = 0
-        self.char_line: list[npt.NDArray[np.int32]] = []
-        self.boxes: list[npt.NDArray[np.float32]] = []
+        self.drawn: list[tuple[int, npt.NDArray[np.float32]]] = []  # (offset, boxes) of each line, by number
         self.line_page: array[int] = array("i")
 
     def add_line(self, text: str, line: Line, page: int) -> None:
-        number = len(self.line_page)
         self.line_page.append(page)
+        self.drawn.append((self.length, line.boxes[: len(text)]))
         self.pieces.append(text)
         self.length += len(text)
-        boxes = line.boxes[: len(text)]
-        self.char_line.append(np.where(np.isnan(boxes[:, 0]), -1, number).astype(np.int32))
-        self.boxes.append(boxes)
 
     def add_inserted(self, text: str) -> None:
         self.pieces.append(text)
         self.length += len(text)
-        self.char_line.append(np.full(len(text), -1, dtype=np.int32))
-        self.boxes.append(np.full((len(text), 4), np.nan, dtype=np.float32))
 
     def char_map(self) -> CharMap:
-        return CharMap(
-            char_line=np.concatenate(self.char_line) if self.char_line else np.zeros(0, dtype=np.int32),
-            char_box=np.concatenate(self.boxes) if self.boxes else np.zeros((0, 4), dtype=np.float32),
-            line_page=np.frombuffer(self.line_page, dtype=np.int32).copy(),
-        )
+        char_line = np.full(self.length, -1, dtype=np.int32)
+        char_box = np.full((self.length, 4), np.nan, dtype=np.float32)
+        for number, (offset, boxes) in enumerate(self.drawn):
+            char_box[offset : offset + len(boxes)] = boxes
+            char_line[offset : offset + len(boxes)] = number
+        char_line[np.isnan(char_box[:, 0])] = -1  # spaces within lines have no box
+        return CharMap(char_line, char_box, np.frombuffer(self.line_page, dtype=np.int32).copy())
 
 
 def _assemble(
