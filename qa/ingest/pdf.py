@@ -158,13 +158,16 @@ def _read_page(document: pdfium.PdfDocument, index: int, warnings: list[str]) ->
     except pdfium.PdfiumError as exc:
         warnings.append(f"page {index + 1} cannot be read ({exc}); it is left out.")
         return PageLines(index + 1, label, 0.0, 0.0, [])
+    display = _Display(page)
     try:
-        display = _Display(page)
         textpage = page.get_textpage()
         try:
             lines = _lines(textpage, display)
         finally:
             textpage.close()
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"the text of page {index + 1} cannot be read ({exc}); it is left out.")
+        lines = []
     finally:
         page.close()
     return PageLines(index + 1, label, display.width, display.height, lines)
