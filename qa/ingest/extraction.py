@@ -9,10 +9,13 @@ hyphens, zero-width spaces and byte-order marks are dropped; the ligatures U+FB0
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import io
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -134,10 +137,43 @@ class Extraction:
 
     def page_at(self, offset: int) -> Page | None:
         """The page holding text[offset] (None for formats without pages)."""
-        for page in self.pages:
-            if page.start <= offset < page.end:
-                return page
+        index = bisect.bisect_right([page.start for page in self.pages], offset) - 1
+        if index >= 0 and offset < self.pages[index].end:
+            return self.pages[index]
         return None
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything but the character map, as JSON-ready values (the map goes apart: `chars.to_bytes()`)."""
+        return {
+            "text": self.text,
+            "text_sha256": hashlib.sha256(self.text.encode("utf-8")).hexdigest(),
+            "title": self.title,
+            "extractor": self.extractor,
+            "pages": [asdict(page) for page in self.pages],
+            "skipped": [list(entry) for entry in self.skipped],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], chars: CharMap | None = None) -> Extraction:
+        """The Extraction `to_record` gave, checked against its text hash."""
+        try:
+            text = record["text"]
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != record["text_sha256"]:
+                raise ExtractionError("The stored text does not match its hash; re-index the document.")
+            if chars is not None and len(chars) != len(text):
+                raise ExtractionError("The stored character map does not fit the text; re-index the document.")
+            return cls(
+                text=text,
+                title=record["title"],
+                extractor=record["extractor"],
+                pages=tuple(Page(**page) for page in record["pages"]),
+                skipped=tuple((int(start), int(end), str(reason)) for start, end, reason in record["skipped"]),
+                warnings=tuple(record["warnings"]),
+                chars=chars,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ExtractionError(f"The stored extraction is malformed ({exc!r}); re-index the document.") from exc
 
 
 def boxes_for(source: Extraction | CharMap, start: int, end: int) -> list[Box]:

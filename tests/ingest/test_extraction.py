@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -91,3 +92,36 @@ def test_zip_limits() -> None:
     assert isinstance(raised.value, CorpusError) and "big.docx" in str(raised.value)
     with pytest.raises(DocumentTooLarge):
         check_zip_size([(str(n), 1) for n in range(30_000)], "many.epub")
+
+
+def test_record_round_trip_through_json() -> None:
+    pages = (Page(1, "i", 0, 3, 612.0, 792.0), Page(2, "ii", 3, 8, 612.0, 792.0))
+    extraction = Extraction(
+        text="ab cd\nef", title="T", extractor="test 1", pages=pages, skipped=((6, 8, "running header or footer"),),
+        warnings=("page 3 has no text layer",), chars=small_map(),
+    )  # fmt: skip
+    record = json.loads(json.dumps(extraction.to_record()))
+    chars = CharMap.from_bytes(extraction.chars.to_bytes())  # type: ignore[union-attr]
+    loaded = Extraction.from_record(record, chars)
+    assert loaded == extraction and rounded(boxes_for(loaded, 0, 8)) == rounded(boxes_for(extraction, 0, 8))
+    assert Extraction.from_record(record).chars is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"text": "tampered"}, "does not match its hash"),
+        ({"pages": [{"index": 1}]}, "malformed"),
+        ({"skipped": [[1, 2]]}, "malformed"),
+    ],
+)
+def test_damaged_record_is_a_clear_error(change: dict[str, object], message: str) -> None:
+    record = {**Extraction(text="abc\n", title=None, extractor="test").to_record(), **change}
+    with pytest.raises(CorpusError, match=message):
+        Extraction.from_record(record)
+
+
+def test_character_map_must_fit_the_text() -> None:
+    record = Extraction(text="abc\n", title=None, extractor="test").to_record()
+    with pytest.raises(CorpusError, match="does not fit"):
+        Extraction.from_record(record, small_map())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,20 @@ def test_progress_counts_pages(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     extract_pdf(NICS, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 1)]
+
+
+@pytest.mark.slow
+def test_time_is_linear_in_pages(tmp_path: Path) -> None:
+    """A long PDF costs per page what a short one does (no step looks back over the whole document)."""
+    paragraphs = [[f"Sentence {n} of the long report names item {n} and its price in crowns."] * 3 for n in range(2400)]
+    short, long = tmp_path / "short.pdf", tmp_path / "long.pdf"
+    pages_short = write_pdf(short, paragraphs[:240]).pages
+    pages_long = write_pdf(long, paragraphs).pages
+    timings = []
+    for path in (short, long):
+        start = time.process_time()
+        extract_pdf(path)
+        timings.append(time.process_time() - start)
+    per_page_short, per_page_long = timings[0] / pages_short, timings[1] / pages_long
+    assert pages_long >= 9 * pages_short
+    assert per_page_long < 2 * per_page_short
