@@ -466,11 +466,12 @@ def _assemble(
     out = _Text()
     table: list[Page] = []
     skipped: list[tuple[int, int, str]] = []
+    blank: list[int] = []
     for page in pages:
         start = out.length
         if not page.lines:
             note = f"[page {page.index}: no text layer]\n"
-            warnings.append(f"page {page.index} has no text layer (scanned? no OCR is done); it has no citable text.")
+            blank.append(page.index)
             skipped.append((out.length, out.length + len(note), "no text layer"))
             out.add_inserted(note)
         for number, line in enumerate(page.lines):
@@ -487,6 +488,7 @@ def _assemble(
             if is_running:
                 skipped.append((line_start, out.length, "running header or footer"))
         table.append(Page(page.index, page.label, start, out.length, page.width, page.height))
+    warnings.extend(_blank_page_warnings(blank))
     text = "".join(out.pieces)
     return Extraction(
         text=text,
@@ -497,6 +499,22 @@ def _assemble(
         warnings=tuple(warnings),
         chars=out.char_map(),
     )
+
+
+def _blank_page_warnings(blank: list[int]) -> list[str]:
+    """One warning per run of pages without text: a scanned book warns once, not once a page."""
+    runs: list[list[int]] = []
+    for index in blank:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return [
+        f"page {run[0]} has no text layer (scanned? no OCR is done); it has no citable text."
+        if len(run) == 1
+        else f"pages {run[0]}-{run[-1]} have no text layer (scanned? no OCR is done); they have no citable text."
+        for run in runs
+    ]
 
 
 def _join(line: Line, following: Line) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -147,4 +148,29 @@ def test_not_a_zip(tmp_path: Path) -> None:
     path = tmp_path / "book.epub"
     path.write_text("plain text")
     with pytest.raises(UnreadableDocument, match="not an EPUB"):
+        extract_epub(path)
+
+
+def understate_sizes(path: Path, member: str, claimed: int) -> None:
+    """Rewrite the zip so that `member` claims to unpack to `claimed` bytes (a bomb that lies in its headers)."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    local = data.find(b"PK\x03\x04")
+    while local >= 0:  # local file headers: the size is at offset 22, the name at 30
+        if data[local + 30 : local + 30 + len(name)] == name:
+            struct.pack_into("<I", data, local + 22, claimed)
+        local = data.find(b"PK\x03\x04", local + 4)
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:  # central directory entries: the size is at offset 24, the name at 46
+        if data[central + 46 : central + 46 + len(name)] == name:
+            struct.pack_into("<I", data, central + 24, claimed)
+        central = data.find(b"PK\x01\x02", central + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_bomb_that_understates_its_size_is_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "liar.epub"
+    make_epub(path, {"OEBPS/text/chapter1.xhtml": b"<p>" + b" " * 20_000_000 + b"</p>"})
+    understate_sizes(path, "OEBPS/text/chapter1.xhtml", 100)
+    with pytest.raises(UnreadableDocument, match="liar.epub"):  # zipfile stops at the claimed size: bad CRC
         extract_epub(path)

@@ -312,3 +312,16 @@ def test_time_is_linear_in_pages(tmp_path: Path) -> None:
     per_page_short, per_page_long = timings[0] / pages_short, timings[1] / pages_long
     assert pages_long >= 9 * pages_short
     assert per_page_long < 2 * per_page_short
+
+
+def test_scanned_pdf_warns_once_per_run_of_pages(tmp_path: Path) -> None:
+    path = tmp_path / "scanned.pdf"
+    write_pdf(path, [["A typed cover page."]], image_pages=(2, 3, 4))
+    extraction = extract_pdf(path)
+    assert extraction.warnings == (
+        "pages 2-4 have no text layer (scanned? no OCR is done); they have no citable text.",
+    )
+    assert unskipped(extraction) == "A typed cover page.\n"
+    assert [extraction.text[page.start : page.end] for page in extraction.pages[1:]] == [
+        f"[page {n}: no text layer]\n" for n in (2, 3, 4)
+    ]
