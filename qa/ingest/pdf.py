@@ -10,7 +10,8 @@ handled one way, whether pdfium marks it (U+FFFE, U+0002), it is a soft hyphen (
 dropped when a letter precedes it and a lowercase letter follows ("hyphen-" + "ation" -> "hyphenation"; also
 "well-" + "known" -> "wellknown"), otherwise kept and the lines joined without a space ("Anti-" + "American" ->
 "Anti-American"); a dash after a letter or digit also joins without a space ("2018–" + "23" -> "2018–23"). A soft
-hyphen inside a line is invisible and dropped. Each page ends with "\\n", so words never fuse across pages; a page
+hyphen inside a line is invisible and dropped. A footnote's superscript number that starts a line gets a space
+before its text ("1Preliminary" -> "1 Preliminary"). Each page ends with "\\n", so words never fuse across pages; a page
 without text gets a one-line note, recorded as skipped. So the text equals what was printed up to these rules:
 compare with whitespace collapsed, and expect line breaks at paragraph, column and page ends.
 """
@@ -264,15 +265,46 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
         if not bottom > top:
             continue
         line_text, line_boxes = page_text[start:end], boxes[start:end]
-        if dropped and any(start <= position < end for position in dropped):  # rare: a hyphen that goes
-            kept = [position for position in range(start, end) if position not in dropped]
-            line_text, line_boxes = "".join(page_text[position] for position in kept), boxes[kept]
+        marker_end = _footnote_marker_end(page_text, v0, v1, start, end)
+        if marker_end is not None or (dropped and any(start <= position < end for position in dropped)):
+            line_text, line_boxes = _edit_line(page_text, boxes, start, end, dropped, marker_end)
         if not line_text:
             continue
         row = bool(gaps[number] > 1.5 * (bottom - top) * display.box_height)
         extent = (float(lefts[number]), float(rights[number]), top, bottom)
         lines.append(Line(line_text, line_boxes, *extent, row=row, glued=number in glued))
     return lines
+
+
+def _footnote_marker_end(text: str, v0: Floats, v1: Floats, start: int, end: int) -> int | None:
+    """Where a line's leading superscript number (a footnote's marker, "1Preliminary") meets the text it numbers,
+    which needs a space; None when the line does not start so."""
+    marker_end = start
+    while marker_end < end and text[marker_end].isdigit():
+        marker_end += 1
+    if marker_end in (start, end) or not text[marker_end].isalpha():
+        return None
+    marker_height = np.nanmax(v1[start:marker_end] - v0[start:marker_end])
+    return marker_end if marker_height < 0.8 * (v1[marker_end] - v0[marker_end]) else None
+
+
+def _edit_line(
+    text: str,
+    boxes: npt.NDArray[np.float32],
+    start: int,
+    end: int,
+    dropped: set[int],
+    space_before: int | None,
+) -> tuple[str, npt.NDArray[np.float32]]:
+    """Characters start..end-1 without the dropped ones, with an inserted space before `space_before`."""
+    kept = [position for position in range(start, end) if position not in dropped]
+    line_text = "".join(text[position] for position in kept)
+    line_boxes = boxes[kept]
+    if space_before is not None:
+        at = kept.index(space_before)
+        line_text = line_text[:at] + " " + line_text[at:]
+        line_boxes = np.insert(line_boxes, at, np.nan, axis=0)
+    return line_text, line_boxes
 
 
 def _visual_lines(

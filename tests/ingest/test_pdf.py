@@ -88,6 +88,9 @@ def test_federal_register_pages_and_text(register: Extraction) -> None:
         "nonnormal checklists, and modified to provide guidance for manually trimming the stabilizer for pitch control"
     ) in register.text
     assert "Since AD 2018–23–51 was issued, the agency has determined that final corrective action" in register.text
+    # a footnote's superscript number is set apart from its text
+    assert "\n1 Preliminary KNKT.18.10.35.04 Aircraft Accident Investigation Report" in register.text
+    assert "\n10 A flight control law generates commands" in register.text
 
 
 def test_federal_register_running_heads_are_skipped(register: Extraction) -> None:
