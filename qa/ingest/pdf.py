@@ -252,7 +252,8 @@ def _lines(textpage: pdfium.PdfTextPage, display: _Display) -> list[Line]:
         u0[position], u1[position] = u0[position] + letter * step, u0[position] + (letter + 1) * step
     _split_shared_boxes(u0, u1)
     page_text, dropped = _resolve_hyphens(chars)
-    boxes = np.stack(display.turn(u0, v0, u1, v1), axis=1).astype(np.float32)
+    # clipped to the page: loose boxes reach past its edge, and some PDFs draw text off the page
+    boxes = np.clip(np.stack(display.turn(u0, v0, u1, v1), axis=1), 0.0, 1.0).astype(np.float32)
     spans, glued = _visual_lines(spans, (u0, v0, u1, v1))
     starts = np.array([start for start, _ in spans], dtype=np.intp)
     # per line, ignoring NaN (fmin/fmax keep the other operand); a line of inserted characters only gets NaN

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+from reportlab.pdfgen import canvas
 
 from qa.errors import CorpusError
 from qa.ingest.extraction import Box, CharMap, EncryptedDocument, Extraction, UnreadableDocument, boxes_for
@@ -328,3 +329,18 @@ def test_scanned_pdf_warns_once_per_run_of_pages(tmp_path: Path) -> None:
     assert [extraction.text[page.start : page.end] for page in extraction.pages[1:]] == [
         f"[page {n}: no text layer]\n" for n in (2, 3, 4)
     ]
+
+
+def test_boxes_stay_on_the_page(tmp_path: Path) -> None:
+    """Loose boxes reach past the page's edge and some PDFs draw text off it: boxes are clipped to 0-1."""
+    path = tmp_path / "off.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=(300, 300))
+    pdf.drawString(-30, 150, "Half of this line is off the page.")
+    pdf.drawString(20, 295, "This line touches the top edge.")
+    pdf.save()
+    extraction = extract_pdf(path)
+    assert "line is off the page." in extraction.text and "touches the top edge" in extraction.text
+    boxes = boxes_for(extraction, 0, len(extraction.text))
+    assert len(boxes) == 2
+    assert all(0.0 <= value <= 1.0 for box in boxes for value in (box.x0, box.y0, box.x1, box.y1))
+    assert boxes[0].x0 == 0.0 or boxes[1].x0 == 0.0
