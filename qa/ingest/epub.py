@@ -1,4 +1,5 @@
-"""E-book (.epub) -> Extraction: the chapters of the spine in reading order, each through the HTML tag walker.
+"""E-book (.epub) -> Extraction: the chapters of the spine in reading order, each through the HTML tag walker
+(an EPUB 3 navigation document, the table of contents, is left out).
 
 Chapters are read with zipfile and lxml (no entity expansion, no network); the archive's unpacked size is checked
 first (a decompression bomb is refused), and a DRM-encrypted book is refused with a clear message. The walker, not
@@ -65,6 +66,7 @@ def _read_book(archive: zipfile.ZipFile, path: Path) -> Extraction:
             item.get("media-type"),
         )
         for item in package.iterfind(f"{OPF}manifest/{OPF}item")
+        if "nav" not in item.get("properties", "").split()  # the table of contents is not the book's text
     }
     encrypted = _encrypted(archive, path)
     chapters, warnings = [], []

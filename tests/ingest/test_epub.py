@@ -27,8 +27,9 @@ PACKAGE = """<?xml version="1.0" encoding="utf-8"?>
     <item id="c1" href="text/chapter1.xhtml" media-type="application/xhtml+xml"/>
     <item id="css" href="style.css" media-type="text/css"/>
     <item id="cover" href="cover.jpg" media-type="image/jpeg"/>
+    <item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
   </manifest>
-  <spine><itemref idref="c1"/><itemref idref="cover"/><itemref idref="c2"/></spine>
+  <spine><itemref idref="nav"/><itemref idref="c1"/><itemref idref="cover"/><itemref idref="c2"/></spine>
 </package>"""
 CHAPTER = """<?xml version="1.0" encoding="utf-8"?>
 <!DOCTYPE html>
@@ -50,6 +51,7 @@ def make_epub(path: Path, members: dict[str, str | bytes] | None = None) -> None
         "META-INF/container.xml": CONTAINER,
         "OEBPS/content.opf": PACKAGE,
         "OEBPS/style.css": "p { color: red }",
+        "OEBPS/nav.xhtml": CHAPTER.format(title="Contents", body="<nav><ol><li>Chapter One</li></ol></nav>"),
         **CHAPTERS,
     }
     files.update(members or {})
