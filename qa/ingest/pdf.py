@@ -10,10 +10,12 @@ handled one way, whether pdfium marks it (U+FFFE, U+0002), it is a soft hyphen (
 dropped when a letter precedes it and a lowercase letter follows ("hyphen-" + "ation" -> "hyphenation"; also
 "well-" + "known" -> "wellknown"), otherwise kept and the lines joined without a space ("Anti-" + "American" ->
 "Anti-American"); a dash after a letter or digit also joins without a space ("2018–" + "23" -> "2018–23"). A soft
-hyphen inside a line is invisible and dropped. A footnote's superscript number that starts a line gets a space
-before its text ("1Preliminary" -> "1 Preliminary"). Each page ends with "\\n", so words never fuse across pages; a page
-without text gets a one-line note, recorded as skipped. So the text equals what was printed up to these rules:
-compare with whitespace collapsed, and expect line breaks at paragraph, column and page ends.
+hyphen inside a line is invisible and dropped. A page's last line runs on into the next page's first line (by
+the same rules) when neither is a running line or a table row, it ends no sentence and the font size is the same;
+otherwise the page ends with "\\n", so words never fuse across pages. A footnote's superscript number that starts
+a line gets a space before its text ("1Preliminary" -> "1 Preliminary"). A page without text gets a one-line note,
+recorded as skipped. So the text equals what was printed up to these rules: compare with whitespace collapsed, and
+expect line breaks at paragraph, column and page ends.
 """
 
 from __future__ import annotations
@@ -500,8 +502,9 @@ def _assemble(
     table: list[Page] = []
     skipped: list[tuple[int, int, str]] = []
     blank: list[int] = []
-    for page in pages:
+    for position, page in enumerate(pages):
         start = out.length
+        next_page = pages[position + 1] if position + 1 < len(pages) else None
         if not page.lines:
             note = f"[page {page.index}: no text layer]\n"
             blank.append(page.index)
@@ -515,6 +518,9 @@ def _assemble(
                 joiner = ""
             elif following is not None and not is_running and (page.index, number + 1) not in running:
                 text, joiner = _join(line, following)
+            elif following is None and not is_running and next_page and next_page.lines:
+                if (next_page.index, 0) not in running:  # a sentence running on over the page break
+                    text, joiner = _join(line, next_page.lines[0], next_page=True)
             line_start = out.length
             out.add_line(text, line, page.index)
             out.add_inserted(joiner)
@@ -550,19 +556,31 @@ def _blank_page_warnings(blank: list[int]) -> list[str]:
     ]
 
 
-def _join(line: Line, following: Line) -> tuple[str, str]:
+def _join(line: Line, following: Line, *, next_page: bool = False) -> tuple[str, str]:
     """The line's text as it enters the text, and what separates it from the next line ("\\n", " " or "")."""
     text = line.text
-    if _ends_paragraph(line, following):
-        return text, "\n"
+    if _continues_on_next_page(line, following) if next_page else not _ends_paragraph(line, following):
+        return _hyphen_join(text, following.text)
+    return text, "\n"
+
+
+def _hyphen_join(text: str, following: str) -> tuple[str, str]:
+    """How a line runs on into the next one of its paragraph: the line's text and the separator."""
     last = text[-1]
     before = text[-2] if len(text) > 1 else " "
-    first = following.text[0]
+    first = following[0]
     if last in JOINING_HYPHENS and before.isalpha() and first.islower():
         return text[:-1], ""
     if last in KEPT_DASHES and before.isalnum():
         return text, ""
     return text, " "
+
+
+def _continues_on_next_page(line: Line, following: Line) -> bool:
+    """The page's last line runs on into the next page's first: no sentence end, no table, the same font size."""
+    if line.row or following.row or SENTENCE_END.search(line.text):
+        return False
+    return abs(following.height - line.height) <= 0.25 * line.height
 
 
 def _ends_paragraph(line: Line, following: Line) -> bool:

@@ -344,3 +344,18 @@ def test_boxes_stay_on_the_page(tmp_path: Path) -> None:
     assert len(boxes) == 2
     assert all(0.0 <= value <= 1.0 for box in boxes for value in (box.x0, box.y0, box.x1, box.y1))
     assert boxes[0].x0 == 0.0 or boxes[1].x0 == 0.0
+
+
+def test_sentence_running_over_a_page_break_stays_whole(tmp_path: Path) -> None:
+    sentences = [f"Clause {n} of the lease binds the tenant to repair the {WORDS[n % 7]} fences." for n in range(120)]
+    path = tmp_path / "lease.pdf"
+    drawn = write_pdf(path, [sentences])  # one long paragraph flowing over the pages
+    extraction = extract_pdf(path)
+    crossing = [n for n in range(len(sentences)) if len({line.page for line in drawn.of_sentence(n)}) == 2]
+    assert crossing, "the test needs a sentence drawn over a page break"
+    for number in crossing:
+        start = extraction.text.index(sentences[number])  # whole: no line break inside it
+        boxes = boxes_for(extraction, start, start + len(sentences[number]))
+        assert [box.page for box in boxes] == [line.page for line in drawn.of_sentence(number)]
+    assert " ".join(extraction.text.split()) == " ".join(sentences)  # breaks only where a sentence ends
+    assert all(line.endswith(".") for line in extraction.text.splitlines())
