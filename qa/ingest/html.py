@@ -41,16 +41,18 @@ def extract_html(source: Path | bytes, *, main_content: bool = True) -> Extracti
     data = _decode(_read(source))
     where = str(source) if isinstance(source, Path) else "HTML"
     tree = _parse(data, where)
-    walked = clean_text(_walk(tree))
     title = _title(tree)
     if not main_content:
-        return Extraction(text=walked, title=title, extractor=WALKER)
+        return Extraction(text=clean_text(_walk(tree)), title=title, extractor=WALKER)
     # trafilatura picks the main content; its HTML output goes through the same walker, so both paths share rules
     main = trafilatura.extract(
         data, output_format="html", include_comments=False, include_tables=True, favor_recall=True, deduplicate=False
     )
     main_text = clean_text(_walk(_parse(main, where))) if main else ""
-    if len(main_text) >= min(MIN_MAIN_TEXT, len(walked) / 2) and main_text:
+    if len(main_text) >= MIN_MAIN_TEXT:
+        return Extraction(text=main_text, title=title, extractor=EXTRACTOR)
+    walked = clean_text(_walk(tree))  # a short page: is that little text all there is?
+    if main_text and len(main_text) >= len(walked) / 2:
         return Extraction(text=main_text, title=title, extractor=EXTRACTOR)
     warnings = ("trafilatura found no main text; every visible block of the page was kept",) if walked else ()
     return Extraction(text=walked, title=title, extractor=WALKER, warnings=warnings)
