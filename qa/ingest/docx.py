@@ -20,7 +20,7 @@ from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from qa.ingest.extraction import EncryptedDocument, Extraction, UnreadableDocument, check_zip_size, clean_text
+from qa.ingest.extraction import NO_TEXT, EncryptedDocument, Extraction, UnreadableDocument, check_zip_size, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def extract_docx(path: Path) -> Extraction:
         title = document.core_properties.title or _first_heading(document)
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, lxml.etree.XMLSyntaxError) as exc:
         raise UnreadableDocument(f"{path}: not a readable Word document ({exc}).") from exc
-    return Extraction(text=clean_text("\n".join(lines)), title=title or None, extractor=EXTRACTOR)
+    text = clean_text("\n".join(lines))
+    return Extraction(text=text, title=title or None, extractor=EXTRACTOR, warnings=() if text else (NO_TEXT,))
 
 
 def _check_archive(path: Path) -> None:

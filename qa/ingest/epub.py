@@ -20,6 +20,7 @@ import lxml.etree
 
 from qa.ingest.extraction import (
     MAX_ZIP_BYTES,
+    NO_TEXT,
     DocumentTooLarge,
     EncryptedDocument,
     Extraction,
@@ -81,6 +82,8 @@ def _read_book(archive: zipfile.ZipFile, path: Path) -> Extraction:
         except (KeyError, UnreadableDocument) as exc:
             warnings.append(f"chapter {member} cannot be read ({exc}); it is left out.")
     title = package.findtext(f".//{DC}title")
+    if not any(chapters):
+        warnings.append(NO_TEXT)
     return Extraction(
         text="".join(chapters), title=title.strip() if title else None, extractor=EXTRACTOR, warnings=tuple(warnings)
     )

@@ -207,6 +207,9 @@ def clean_text(text: str) -> str:
     return "".join(line + "\n" for line in lines if line)
 
 
+NO_TEXT = "no text found in the document (only images, or markup without text?); it has no citable text"
+
+
 def check_zip_size(members: list[tuple[str, int]], where: str) -> None:
     """Refuse an archive whose members (name, uncompressed size) would unpack past the limits."""
     total = sum(size for _, size in members)

@@ -14,7 +14,7 @@ import lxml.etree
 import lxml.html
 import trafilatura
 
-from qa.ingest.extraction import Extraction, UnreadableDocument, clean_text
+from qa.ingest.extraction import NO_TEXT, Extraction, UnreadableDocument, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def extract_html(source: Path | bytes, *, main_content: bool = True) -> Extracti
     tree = _parse(data, where)
     title = _title(tree)
     if not main_content:
-        return Extraction(text=clean_text(_walk(tree)), title=title, extractor=WALKER)
+        text = clean_text(_walk(tree))
+        return Extraction(text=text, title=title, extractor=WALKER, warnings=() if text else (NO_TEXT,))
     # trafilatura picks the main content; its HTML output goes through the same walker, so both paths share rules
     main = trafilatura.extract(
         data, output_format="html", include_comments=False, include_tables=True, favor_recall=True, deduplicate=False
@@ -54,7 +55,7 @@ def extract_html(source: Path | bytes, *, main_content: bool = True) -> Extracti
     walked = clean_text(_walk(tree))  # a short page: is that little text all there is?
     if main_text and len(main_text) >= len(walked) / 2:
         return Extraction(text=main_text, title=title, extractor=EXTRACTOR)
-    warnings = ("trafilatura found no main text; every visible block of the page was kept",) if walked else ()
+    warnings = ("trafilatura found no main text; every visible block of the page was kept",) if walked else (NO_TEXT,)
     return Extraction(text=walked, title=title, extractor=WALKER, warnings=warnings)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from qa.ingest import extraction as extraction_module
 from qa.ingest.docx import extract_docx
-from qa.ingest.extraction import DocumentTooLarge, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import NO_TEXT, DocumentTooLarge, EncryptedDocument, UnreadableDocument
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
@@ -95,3 +95,10 @@ def test_zip_that_is_not_a_word_file(tmp_path: Path) -> None:
         archive.writestr("hello.txt", "hello")
     with pytest.raises(UnreadableDocument, match="not a readable Word document"):
         extract_docx(path)
+
+
+def test_document_without_text_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "empty.docx"
+    docx.Document().save(str(path))
+    extraction = extract_docx(path)
+    assert extraction.text == "" and extraction.warnings == (NO_TEXT,)

@@ -12,7 +12,7 @@ import pytest
 from qa.ingest import epub as epub_module
 from qa.ingest import extraction as extraction_module
 from qa.ingest.epub import extract_epub
-from qa.ingest.extraction import DocumentTooLarge, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import NO_TEXT, DocumentTooLarge, EncryptedDocument, UnreadableDocument
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 CONTAINER = """<?xml version="1.0"?>
@@ -176,3 +176,11 @@ def test_bomb_that_understates_its_size_is_cut_off(tmp_path: Path) -> None:
     understate_sizes(path, "OEBPS/text/chapter1.xhtml", 100)
     with pytest.raises(UnreadableDocument, match="liar.epub"):  # zipfile stops at the claimed size: bad CRC
         extract_epub(path)
+
+
+def test_book_without_text_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "pictures.epub"
+    blank = CHAPTER.format(title="", body="<img src='plate.jpg'/>").replace("<h2></h2>", "")
+    make_epub(path, {name: blank for name in CHAPTERS})
+    extraction = extract_epub(path)
+    assert extraction.text == "" and extraction.warnings == (NO_TEXT,)

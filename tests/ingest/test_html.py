@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.extraction import UnreadableDocument
+from qa.ingest.extraction import NO_TEXT, UnreadableDocument
 from qa.ingest.html import extract_html
 
 DOCS = Path(__file__).resolve().parent.parent / "data" / "docs"
@@ -91,3 +91,11 @@ def test_empty_page_is_a_clear_error(data: bytes) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UnreadableDocument, match="cannot be read"):
         extract_html(tmp_path / "missing.html")
+
+
+@pytest.mark.parametrize("main_content", [True, False])
+def test_page_without_text_says_so(main_content: bool) -> None:
+    extraction = extract_html(
+        b"<html><body><img src='a.png'><script>x()</script></body></html>", main_content=main_content
+    )
+    assert extraction.text == "" and extraction.warnings == (NO_TEXT,)
