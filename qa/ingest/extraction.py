@@ -143,6 +143,11 @@ class Extraction:
             return self.pages[index]
         return None
 
+    def pages_of(self, start: int, end: int) -> tuple[Page, ...]:
+        """The pages text[start:end] touches, in order: a citation's page_start and page_end are the first and last
+        (empty for formats without pages)."""
+        return tuple(page for page in self.pages if page.start < end and start < page.end)
+
     def to_record(self) -> dict[str, Any]:
         """Everything but the character map, as JSON-ready values (the map goes apart: `chars.to_bytes()`)."""
         return {

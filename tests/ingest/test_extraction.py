@@ -83,6 +83,8 @@ def test_page_at_and_equality_ignore_the_map() -> None:
     other = Extraction(text="ab cd\nef", title=None, extractor="test", pages=pages, chars=small_map())
     assert one == other
     assert one.page_at(0) == pages[0] and one.page_at(3) == pages[1] and one.page_at(8) is None
+    assert one.pages_of(1, 5) == pages and one.pages_of(0, 3) == pages[:1] and one.pages_of(3, 4) == pages[1:]
+    assert one.pages_of(8, 9) == () and Extraction(text="x", title=None, extractor="t").pages_of(0, 1) == ()
 
 
 def test_zip_limits() -> None:
