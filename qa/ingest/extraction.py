@@ -40,6 +40,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 MAX_ZIP_BYTES = 200_000_000  # a DOCX or EPUB unpacks to at most this much (a decompression bomb is refused)
 MAX_ZIP_MEMBERS = 20_000
+NO_TEXT = "no text found in the document (only images, or markup without text?); it has no citable text"
 
 
 class ExtractionError(CorpusError):
@@ -210,9 +211,6 @@ def clean_text(text: str) -> str:
     text = SPECIAL.sub(lambda found: LIGATURES.get(found.group(), ""), text)  # rare: a regex finds them fast
     lines = (SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "".join(line + "\n" for line in lines if line)
-
-
-NO_TEXT = "no text found in the document (only images, or markup without text?); it has no citable text"
 
 
 def check_zip_size(members: list[tuple[str, int]], where: str) -> None:
