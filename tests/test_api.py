@@ -12,9 +12,11 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import Assistant, HybridRetriever, IndexMismatch, InvalidQuestion, Settings
-from qa.cite import REFUSAL, is_valid_citation
+from qa import Assistant, IndexMismatch, InvalidQuestion, Settings
+from qa.cite import is_valid_citation
+from qa.decision import REFUSAL
 from qa.errors import CorpusError
+from qa.retrieve import HybridRetriever
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
 

@@ -4,9 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.chunk import chunk_document, count_tokens
-from qa.corpus import load_corpus, make_document
+from qa.chunk import chunk_document
+from qa.ingest import load_corpus, make_document
 from qa.segment import split_sentences
+from qa.text import count_tokens
 from tests.conftest import SEEDS
 
 WORDS = st.sampled_from(

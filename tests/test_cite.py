@@ -7,9 +7,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from qa import Answer, Assistant, Citation, EmptyCorpus, Settings
-from qa.cite import REFUSAL, finalize, is_valid_citation, make_citation, markers
-from qa.corpus import make_document
-from qa.store import build_index
+from qa.cite import finalize, is_valid_citation, make_citation, markers
+from qa.decision import REFUSAL
+from qa.ingest import make_document
+from qa.store import build_faiss
 from tests.fakes import HashEmbeddings
 
 DOC = make_document("a.txt", "First fact: 12 ships.\r\nSecond fact — café ‘x’.\n")
@@ -74,7 +75,7 @@ def test_every_citation_of_any_document_is_exact(
     )
     embedder = HashEmbeddings()
     try:
-        index = build_index(config, embedder=embedder)
+        index = build_faiss(config, embedder=embedder)
     except EmptyCorpus:  # e.g. one short line repeated reads as a trailing listing: nothing is left to cite
         assume(False)
     assistant = Assistant(config, index, embedder)

@@ -111,7 +111,9 @@ def fake_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
         "\x9b2J\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr("qa.cli.load_assistant", lambda settings: Assistant.load(settings, embedder=HashEmbeddings()))
+    monkeypatch.setattr(
+        "qa.cli.base.load_assistant", lambda settings: Assistant.load(settings, embedder=HashEmbeddings())
+    )
     return {
         "QA_CORPUS_DIR": str(corpus),
         "QA_INDEX_DIR": str(tmp_path / "index"),

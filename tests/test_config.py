@@ -40,7 +40,8 @@ def test_store_is_faiss_or_a_postgresql_url_and_never_shows_its_password() -> No
 
 
 def test_postgres_store_without_the_pg_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa import MissingDependency, load_store
+    from qa import MissingDependency
+    from qa.store import load_store
 
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(MissingDependency, match=r"qa\[pg\]"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from qa import Assistant
-from qa.conversation import QUOTED_KEEP, QuoteFinder, same_stem
-from qa.question import resolve_follow_up
+from qa.conversation import QUOTED_KEEP, QuoteFinder, resolve_follow_up
+from qa.text import same_stem
 from tests.test_evidence import ERUPTED, EVACUATED, PRIZE
 
 ASH = "Ash fell as far as 500 kilometres away, closing three airports."
@@ -16,7 +16,7 @@ KELUD = "How many villagers were evacuated when Mount Kelud erupted?"
 
 @pytest.fixture()
 def finder(fake_assistant: Assistant) -> QuoteFinder:
-    return QuoteFinder(fake_assistant.index)
+    return QuoteFinder(fake_assistant.index, fake_assistant.decision.stats)
 
 
 def sentence_id(assistant: Assistant, text: str) -> int:
@@ -68,14 +68,15 @@ def test_an_already_quoted_sentence_keeps_a_tenth_unless_it_holds_what_is_newly_
 ) -> None:
     evacuated, ash = sentence_id(fake_assistant, EVACUATED), sentence_id(fake_assistant, ASH)
     history = [{"role": "user", "content": KELUD}, {"role": "assistant", "content": f"{EVACUATED} [1]"}]
-    follow_up = resolve_follow_up("And how far did the ash fall?", history)
-    quoted = finder.quoted(follow_up)
     scores = {evacuated: 0.9, ash: 0.5}
-    moved = finder.demote(scores, follow_up, quoted, lambda sentence, earlier: False)
+    # the ash's distance: nothing of it in the quoted evacuation sentence
+    moved = finder.rescore(scores, resolve_follow_up("And how far did the ash fall?", history))
     assert moved == {evacuated: pytest.approx(0.9 * QUOTED_KEEP), ash: 0.5}
-    assert finder.demote(scores, follow_up, quoted, lambda sentence, earlier: earlier == [KELUD]) == scores
-    same = resolve_follow_up("Which article says that?", history)
-    assert finder.demote(scores, same, quoted, lambda sentence, earlier: False) == scores
+    # the same evidence is what a question about the answer wants
+    assert finder.rescore(scores, resolve_follow_up("Which article says that?", history)) == scores
+    # a figure and words the earlier question did not ask for, all in the quoted sentence: it may answer again
+    earlier = [{"role": "user", "content": "What did officials do before dawn?"}, history[1]]
+    assert finder.rescore(scores, resolve_follow_up("How many villagers?", earlier)) == scores
 
 
 @pytest.mark.parametrize(

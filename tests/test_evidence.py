@@ -1,5 +1,5 @@
-"""The evidence stage: features worked out by hand on the tiny corpus, the linear models, the abstention decision
-and the selection of sentences to quote."""
+"""The evidence stage and the decision: features worked out by hand on the tiny corpus, the linear models, the
+abstention decision and the selection of sentences to quote."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import Assistant, LinearModel, Ranker
+from qa import Assistant
+from qa.decision import DEFAULT_PATH, QUESTION_FEATURES, SENTENCE_FEATURES, Decision, LinearModel, Ranker
 from qa.errors import ModelError
-from qa.evidence import QUESTION_FEATURES, SENTENCE_FEATURES, Evidence, EvidencePicker
-from qa.ranker import DEFAULT_PATH
+from qa.evidence import EvidencePicker
+from qa.types import Evidence
 
 ERUPTED = "Mount Kelud, a volcano on the Indonesian island of Java, erupted on Thursday night."
 EVACUATED = "Officials said 12,000 villagers were evacuated from the slopes before dawn."
@@ -25,6 +26,11 @@ PRIZE = "The prize fund of 2 million euros will be split equally, the organisers
 @pytest.fixture()
 def picker(fake_assistant: Assistant) -> EvidencePicker:
     return fake_assistant.picker
+
+
+@pytest.fixture()
+def decision(fake_assistant: Assistant) -> Decision:
+    return Decision(fake_assistant.decision.stats, fake_assistant.ranker, fake_assistant.settings)
 
 
 def features_of(assistant: Assistant, question: str, text: str) -> dict[str, float]:
@@ -89,36 +95,30 @@ def test_sentence_features_by_hand(fake_assistant: Assistant) -> None:
     assert evacuated["focus"] == 1.0 and erupted["focus"] == 0.0
 
 
-def test_what_a_question_asks_for(picker: EvidencePicker) -> None:
-    #                                number person year  date   place
-    assert picker.asks_for("How many villagers fled?") == (True, False, False, False, False)
-    assert picker.asks_for("Who won the final?") == (False, True, False, False, False)
-    assert picker.asks_for("Who is Li Wei?") == (False, False, False, False, False)  # names its person already
-    assert picker.asks_for("In what year did it erupt?") == (False, False, True, True, False)
-    assert picker.asks_for("Where did ash fall?") == (False, False, False, False, True)
-
-
-def test_no_evidence_abstains(picker: EvidencePicker) -> None:
-    verdict = picker.judge("Where did ash fall?", [])
+def test_no_evidence_abstains(decision: Decision) -> None:
+    verdict = decision.judge("Where did ash fall?", [])
     assert not verdict.answerable and verdict.reason == "no citable sentence was retrieved"
 
 
-def test_the_decision_compares_p_answerable_with_the_threshold_and_says_why(picker: EvidencePicker) -> None:
+def test_the_decision_compares_p_answerable_with_the_threshold_and_says_why(
+    picker: EvidencePicker, decision: Decision
+) -> None:
     decide = model(QUESTION_FEATURES, {"logit1": 1.0, "type_missing_top": -4.0}, 0.0)
-    picker.ranker = dataclasses.replace(picker.ranker, answerable=decide, threshold=0.5)
+    decision.ranker = dataclasses.replace(decision.ranker, answerable=decide, threshold=0.5)
     sure = evidence(picker, EVACUATED, score=0.9)
-    verdict = picker.judge("How many villagers left Mount Kelud?", sure)
+    verdict = decision.judge("How many villagers left Mount Kelud?", sure)
     assert verdict.answerable and verdict.probability == pytest.approx(0.9)
     # same confidence, but the question asks for a count and the top sentences hold none
-    refused = picker.judge("How many villagers left Mount Kelud?", evidence(picker, ERUPTED, score=0.9))
+    refused = decision.judge("How many villagers left Mount Kelud?", evidence(picker, ERUPTED, score=0.9))
     assert not refused.answerable and "type_missing_top 1.00" in refused.reason
     assert refused.probability == pytest.approx(1 / (1 + np.exp(4 - np.log(9))))
 
 
-def test_settings_can_move_the_threshold(fake_assistant: Assistant) -> None:
-    always = EvidencePicker(fake_assistant.index, fake_assistant.settings.replace(abstain_threshold=0.0))
-    never = EvidencePicker(fake_assistant.index, fake_assistant.settings.replace(abstain_threshold=1.01))
-    items = evidence(always, EVACUATED)
+def test_settings_can_move_the_threshold(fake_assistant: Assistant, picker: EvidencePicker) -> None:
+    stats, ranker, settings = fake_assistant.decision.stats, fake_assistant.ranker, fake_assistant.settings
+    always = Decision(stats, ranker, settings.replace(abstain_threshold=0.0))
+    never = Decision(stats, ranker, settings.replace(abstain_threshold=1.01))
+    items = evidence(picker, EVACUATED)
     assert always.judge("What is the capital of Peru?", items).answerable
     assert not never.judge("How many villagers were evacuated?", items).answerable
 
@@ -140,7 +140,7 @@ def test_a_comparison_quotes_a_second_article(picker: EvidencePicker) -> None:
 
 
 def test_a_follow_up_is_not_answered_with_the_sentence_already_quoted(fake_assistant: Assistant) -> None:
-    from qa.question import resolve_follow_up
+    from qa.conversation import resolve_follow_up
 
     picker = fake_assistant.picker
 
@@ -160,11 +160,13 @@ def test_a_follow_up_is_not_answered_with_the_sentence_already_quoted(fake_assis
     assert "ranker" not in scores("How many villagers?", "What did officials do before dawn?")[EVACUATED].features
 
 
-def test_a_question_naming_only_strangers_is_refused_before_the_model(picker: EvidencePicker) -> None:
+def test_a_question_naming_only_strangers_is_refused_before_the_model(
+    picker: EvidencePicker, decision: Decision
+) -> None:
     items = evidence(picker, FINAL)
-    assert picker.unknown_full_names("What did Vladimir Putin say about the chess final?") == ["Vladimir Putin"]
-    verdict = picker.judge("What did Vladimir Putin say about the chess final?", items)
+    assert decision.unknown_full_names("What did Vladimir Putin say about the chess final?") == ["Vladimir Putin"]
+    verdict = decision.judge("What did Vladimir Putin say about the chess final?", items)
     assert not verdict.answerable and "Vladimir Putin, whom no article mentions" in verdict.reason
     # a false premise names someone the corpus knows next to a wrong name: the model decides
-    assert picker.unknown_full_names("Did Magnus Carlsen beat Ana Ruiz in the final?") == []
-    assert picker.unknown_full_names("Who won the chess final?") == []
+    assert decision.unknown_full_names("Did Magnus Carlsen beat Ana Ruiz in the final?") == []
+    assert decision.unknown_full_names("Who won the chess final?") == []

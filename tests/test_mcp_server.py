@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 import pytest
 
-from qa import Assistant, Document, Settings, load_corpus
+from qa import Assistant, Document, Settings
+from qa.ingest import load_corpus
 from tests.conftest import COVERAGE_RANKER, ROOT, SEEDS, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import live_server

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from qa import MARKER, Assistant, QAError, Settings, answer_record, count_tokens
+from qa import Assistant, QAError, Settings, answer_record
 from qa.cli import cli
 from qa.engines.llm import LLMEngine
+from qa.text import MARKER, count_tokens
 from tests.conftest import COVERAGE_RANKER, TINY
 from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server

@@ -2,20 +2,19 @@ from __future__ import annotations
 
 import pytest
 
-from qa.errors import InvalidQuestion
-from qa.question import (
+from qa.conversation.resolve import (
     MAX_CITATIONS,
     answer_entities,
     clean_history,
-    clean_question,
     conversation,
-    echo_question,
     entities,
     refers_back,
     resolve_follow_up,
-    smalltalk_reply,
     standalone_question,
 )
+from qa.errors import InvalidQuestion
+from qa.question import clean_question, smalltalk_reply
+from qa.text import echo_question
 
 
 def test_clean_question_strips_controls_and_spaces() -> None:

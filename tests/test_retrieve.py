@@ -7,7 +7,7 @@ from langchain_core.documents import Document as LCDocument
 
 from qa import Assistant, Settings
 from qa.retrieve import HybridRetriever
-from qa.store import build_index
+from qa.store import build_faiss
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
 
@@ -16,7 +16,7 @@ from tests.fakes import HashEmbeddings
 def retriever(tmp_path: Path) -> HybridRetriever:
     settings = Settings(corpus_dir=TINY, index_dir=tmp_path / "index", embed_model="hash", k=3)
     embedder = HashEmbeddings()
-    return HybridRetriever(index=build_index(settings, embedder=embedder), embedder=embedder, settings=settings)
+    return HybridRetriever(index=build_faiss(settings, embedder=embedder), embedder=embedder, settings=settings)
 
 
 def test_hand_worked_three_document_ranking(retriever: HybridRetriever) -> None:

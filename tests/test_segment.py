@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.corpus import load_corpus, make_document
+from qa.ingest import load_corpus, make_document
 from qa.segment import split_sentences
 from tests.conftest import SEEDS
 

@@ -12,9 +12,9 @@ import pytest
 
 from qa import Settings
 from qa.chunk import chunk_document
-from qa.corpus import load_corpus, make_document
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, QAError
-from qa.store import FILES, build_index, load_index, stale_sources
+from qa.ingest import load_corpus, make_document
+from qa.store import FILES, build_faiss, load_faiss, stale_sources
 from qa.types import Chunk, Document, Sentence
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
@@ -30,8 +30,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def test_build_save_load_gives_the_same_index(settings: Settings) -> None:
-    built = build_index(settings, embedder=HashEmbeddings())
-    loaded = load_index(settings.index_dir, settings)
+    built = build_faiss(settings, embedder=HashEmbeddings())
+    loaded = load_faiss(settings.index_dir, settings)
     assert loaded.chunks == built.chunks and loaded.sentences == built.sentences
     assert loaded.documents == built.documents
     query = np.asarray([HashEmbeddings().embed_query("Mount Kelud volcano erupted")], dtype="float32")
@@ -43,19 +43,19 @@ def test_build_save_load_gives_the_same_index(settings: Settings) -> None:
 
 def test_rebuild_embeds_only_changed_documents(settings: Settings) -> None:
     first = HashEmbeddings()
-    build_index(settings, embedder=first)
+    build_faiss(settings, embedder=first)
     unchanged = HashEmbeddings()
-    build_index(settings, embedder=unchanged)
+    build_faiss(settings, embedder=unchanged)
     assert unchanged.calls == 0
     (settings.corpus_dir / "chess.md").write_text("# Chess\n\nA brand new sentence about rooks.\n", encoding="utf-8")
     edited = HashEmbeddings()
-    index = build_index(settings, embedder=edited)
+    index = build_faiss(settings, embedder=edited)
     assert 0 < edited.calls <= 4  # the new chunk and sentences only
     assert stale_sources(index, load_corpus(settings.corpus_dir)) == []
 
 
 def test_interrupted_build_leaves_the_old_index_intact(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     before = (settings.index_dir / "chunks.jsonl").read_bytes()
     (settings.corpus_dir / "lake.txt").write_text("Changed text about a lake.", encoding="utf-8")
 
@@ -64,42 +64,42 @@ def test_interrupted_build_leaves_the_old_index_intact(settings: Settings, monke
 
     monkeypatch.setattr(faiss, "write_index", crash)
     with pytest.raises(KeyboardInterrupt):
-        build_index(settings, embedder=HashEmbeddings())
+        build_faiss(settings, embedder=HashEmbeddings())
     assert (settings.index_dir / "chunks.jsonl").read_bytes() == before
     assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index.")]
-    load_index(settings.index_dir, settings)
+    load_faiss(settings.index_dir, settings)
 
 
 def test_missing_corrupt_and_mismatched_indexes_raise_with_the_fix(settings: Settings) -> None:
     with pytest.raises(IndexNotFound, match="qa index"):
-        load_index(settings.index_dir, settings)
-    build_index(settings, embedder=HashEmbeddings())
+        load_faiss(settings.index_dir, settings)
+    build_faiss(settings, embedder=HashEmbeddings())
     with pytest.raises(IndexMismatch, match="chunk_tokens=40"):
-        load_index(settings.index_dir, settings.replace(chunk_tokens=64))
+        load_faiss(settings.index_dir, settings.replace(chunk_tokens=64))
     (settings.index_dir / "chunks.faiss").write_bytes(b"garbage")
     with pytest.raises(IndexCorrupt, match="unreadable"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 def test_vectors_and_records_must_agree(settings: Settings) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     extra = faiss.read_index(str(settings.index_dir / "chunks.faiss"))
     extra.add(np.zeros((1, extra.d), dtype="float32"))
     faiss.write_index(extra, str(settings.index_dir / "chunks.faiss"))
     with pytest.raises(IndexCorrupt, match="vectors for"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 def test_a_folder_of_other_files_is_never_overwritten(settings: Settings) -> None:
     settings.index_dir.mkdir()
     (settings.index_dir / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(QAError, match="not an index"):
-        build_index(settings, embedder=HashEmbeddings())
+        build_faiss(settings, embedder=HashEmbeddings())
     assert (settings.index_dir / "notes.txt").read_text() == "mine"
 
 
 def test_large_indexes_switch_to_hnsw(settings: Settings) -> None:
-    index = build_index(settings.replace(approx_index_above=2), embedder=HashEmbeddings())
+    index = build_faiss(settings.replace(approx_index_above=2), embedder=HashEmbeddings())
     assert index.manifest["vector_index"] == "hnsw"
     assert isinstance(index.chunk_vectors, faiss.IndexHNSWFlat)
 
@@ -113,20 +113,20 @@ def _save_records(path: Path, records: list[dict]) -> None:
 
 
 def test_duplicate_sources_are_refused_and_the_good_index_is_kept(settings: Settings) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     before = {name: (settings.index_dir / name).read_bytes() for name in FILES}
     documents = load_corpus(settings.corpus_dir)
     twin = make_document(documents[0].source, "A different article that claims the same name.")
     with pytest.raises(QAError, match="more than one document"):
-        build_index(settings, documents=[*documents, twin], embedder=HashEmbeddings())
+        build_faiss(settings, documents=[*documents, twin], embedder=HashEmbeddings())
     assert {name: (settings.index_dir / name).read_bytes() for name in FILES} == before
-    load_index(settings.index_dir, settings)
+    load_faiss(settings.index_dir, settings)
 
 
 def test_a_new_index_is_checked_before_it_replaces_the_old_one(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     before = (settings.index_dir / "chunks.jsonl").read_bytes()
     (settings.corpus_dir / "lake.txt").write_text("Changed text about a lake. It is deep.", encoding="utf-8")
 
@@ -134,16 +134,16 @@ def test_a_new_index_is_checked_before_it_replaces_the_old_one(
         chunks = chunk_document(document, sentences, **options)
         return [dataclasses.replace(c, sentence_ids=(*c.sentence_ids, 10_000)) for c in chunks]
 
-    monkeypatch.setattr("qa.prepare.chunk_document", broken)
+    monkeypatch.setattr("qa.store.build.chunk_document", broken)
     with pytest.raises(IndexCorrupt, match="previous index .* is kept"):
-        build_index(settings, embedder=HashEmbeddings())
+        build_faiss(settings, embedder=HashEmbeddings())
     assert (settings.index_dir / "chunks.jsonl").read_bytes() == before
     assert not [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index.")]
 
 
 def test_edited_sentence_offsets_are_detected(settings: Settings) -> None:
     """Offsets shifted by 7 (counts and bounds still fine) used to load, and answers cited the shifted text."""
-    index = build_index(settings, embedder=HashEmbeddings())
+    index = build_faiss(settings, embedder=HashEmbeddings())
     path = settings.index_dir / "sentences.jsonl"
     records = _load_records(path)
     for record in records:
@@ -152,72 +152,74 @@ def test_edited_sentence_offsets_are_detected(settings: Settings) -> None:
             record["end"] += 7
     _save_records(path, records)
     with pytest.raises(IndexCorrupt, match="no longer matches"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 def test_shifted_offsets_with_valid_counts_are_detected(settings: Settings) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     path = settings.index_dir / "sentences.jsonl"
     records = _load_records(path)
     records[1]["start"] += 3  # same count, still in bounds: only the text it points at changed
     _save_records(path, records)
     with pytest.raises(IndexCorrupt, match=r"sentence 1 .* no longer matches"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 @pytest.mark.parametrize("manifest", ["[]", '"text"', "null", "{}"])
 def test_a_manifest_that_is_not_an_object_is_corrupt(settings: Settings, manifest: str) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     (settings.index_dir / "manifest.json").write_text(manifest, encoding="utf-8")
     with pytest.raises((IndexCorrupt, IndexMismatch)) as raised:
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
     assert "\n" not in str(raised.value) and "qa index" in str(raised.value)
 
 
 def test_vectors_of_the_wrong_dimension_are_corrupt(settings: Settings) -> None:
-    index = build_index(settings, embedder=HashEmbeddings())
+    index = build_faiss(settings, embedder=HashEmbeddings())
     for name, count in (("chunks.faiss", len(index.chunks)), ("sentences.faiss", len(index.sentences))):
         wrong = faiss.IndexFlatIP(32)
         wrong.add(np.ones((count, 32), dtype="float32"))
         faiss.write_index(wrong, str(settings.index_dir / name))
     with pytest.raises(IndexCorrupt, match="dimension"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 def test_chunk_sentence_ids_must_point_at_its_own_sentences(settings: Settings) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     path = settings.index_dir / "chunks.jsonl"
     records = _load_records(path)
     records[0]["sentence_ids"].append(99_999)
     _save_records(path, records)
     with pytest.raises(IndexCorrupt, match="sentence_ids"):
-        load_index(settings.index_dir, settings)
+        load_faiss(settings.index_dir, settings)
 
 
 def test_an_older_format_is_a_mismatch_to_rebuild(settings: Settings) -> None:
-    build_index(settings, embedder=HashEmbeddings())
+    build_faiss(settings, embedder=HashEmbeddings())
     manifest = json.loads((settings.index_dir / "manifest.json").read_text())
     manifest["format_version"] = 1
     (settings.index_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatch, match="format"):
-        load_index(settings.index_dir)
+        load_faiss(settings.index_dir)
 
 
 def test_an_index_folder_inside_the_corpus_is_not_read_as_articles(settings: Settings) -> None:
     inside = settings.replace(index_dir=settings.corpus_dir / "idx")
-    counts = [build_index(inside, embedder=HashEmbeddings()).manifest["counts"]["documents"] for _ in range(4)]
+    counts = [build_faiss(inside, embedder=HashEmbeddings()).manifest["counts"]["documents"] for _ in range(4)]
     assert counts == [3, 3, 3, 3]
 
 
-def test_progress_covers_sentence_splitting_then_embedding(settings: Settings) -> None:
+def test_progress_covers_reading_sentence_splitting_then_embedding(settings: Settings) -> None:
     """A huge article used to split sentences for minutes with no progress shown."""
     long_line = "The harbor reopened on Monday after repairs, said the mayor of Port Ellis. " * 400  # one 30 KB line
     (settings.corpus_dir / "harbor.txt").write_text(long_line, encoding="utf-8")
     calls: list[tuple[int, int]] = []
-    index = build_index(settings, embedder=HashEmbeddings(), progress=lambda done, total: calls.append((done, total)))
+    index = build_faiss(settings, embedder=HashEmbeddings(), progress=lambda done, total: calls.append((done, total)))
     starts = [n for n, (done, _) in enumerate(calls) if done == 0]
-    assert len(starts) == 2
-    splitting, embedding = calls[: starts[1]], calls[starts[1] :]
+    assert len(starts) == 3
+    reading, splitting, embedding = calls[: starts[1]], calls[starts[1] : starts[2]], calls[starts[2] :]
+    size = (settings.corpus_dir / "harbor.txt").stat().st_size
+    assert reading[0][1] >= size and reading[-1][0] == reading[-1][1]
     characters = sum(len(d.text) for d in index.documents.values())
     assert splitting[0] == (0, characters) and splitting[-1] == (characters, characters)
     assert len(splitting) > 10  # the long line reports as its windows are split, not once at the end

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import Assistant, QAError, Settings, build_store
+from qa import Assistant, QAError, Settings
+from qa.store import build_store
 from tests.fakes import HashEmbeddings
 
 QUESTIONS = [

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import Assistant, EmptyCorpus, IndexMismatch, Settings, build_store, load_store
+from qa import Assistant, EmptyCorpus, IndexMismatch, Settings
 from qa.cite import is_valid_citation
-from qa.corpus import load_corpus
 from qa.errors import IndexNotFound
+from qa.ingest import load_corpus
 from qa.retrieve import HybridRetriever
-from qa.store import stale_sources
+from qa.store import build_store, load_store, stale_sources
 from tests.conftest import TINY
 from tests.fakes import HashEmbeddings
 

@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from qa import Assistant, LocalPostgres, Settings, build_store, load_store
+from qa import Assistant, Settings
 from qa.chunk import chunk_document
 from qa.cli import cli
 from qa.errors import IndexCorrupt, IndexNotFound, IndexUnavailable
-from qa.pgserver import free_port
+from qa.store import LocalPostgres, build_store, free_port, load_store
 from qa.types import Chunk, Document, Sentence
 from tests.fakes import HashEmbeddings
 
@@ -39,7 +39,7 @@ def assert_names_url_not_password(message: str, url: str) -> None:
 def test_a_failed_build_leaves_the_old_corpus_whole(pg_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     build_store(pg_settings, embedder=HashEmbeddings())
     (pg_settings.corpus_dir / "lake.txt").write_text("Lake Baikal was renamed.\n", encoding="utf-8")
-    import qa.store_pg_build as build
+    import qa.store.pg_build as build
 
     real_copy = build._copy_rows
 
@@ -65,7 +65,7 @@ def test_a_new_generation_is_checked_before_it_is_committed(
         chunks = chunk_document(document, sentences, **options)
         return [dataclasses.replace(c, sentence_ids=(*c.sentence_ids, 10_000)) for c in chunks]
 
-    monkeypatch.setattr("qa.prepare.chunk_document", broken)
+    monkeypatch.setattr("qa.store.build.chunk_document", broken)
     with pytest.raises(IndexCorrupt, match="failed its check.*previous index in"):
         build_store(pg_settings, embedder=HashEmbeddings())
     store = load_store(pg_settings)

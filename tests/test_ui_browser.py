@@ -262,12 +262,12 @@ SESSION_TIMEOUT_MS = 900_000  # 6 generations one after another on a busy 2-core
 @pytest.fixture(scope="module")
 def llm_url(assistant: Assistant) -> Iterator[tuple[str, Assistant]]:
     pytest.importorskip("llama_cpp")
-    from qa.api import llm_engines
+    from qa.engines import make_engines
     from qa.errors import ModelError
 
     settings = assistant.settings.replace(engine="llm")
     try:
-        engines = llm_engines(settings, assistant.embedder)
+        engines = make_engines(settings, assistant.embedder)
     except ModelError as exc:
         pytest.skip(f"local model not assembled: {exc}")
     llm_assistant = Assistant(settings, assistant.index, assistant.embedder, engines)

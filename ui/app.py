@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa import Assistant, QAError, Settings
+from qa.engines import AUTO
 from ui.chat import Chat
 from ui.openai_api import add_api
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
@@ -134,7 +135,7 @@ def chat_tab(chat: Chat, assistant: Assistant) -> None:
                 send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-send")
             with gr.Row():
                 engine = gr.Dropdown(
-                    ["auto", *engines],
+                    [AUTO, *engines],
                     value=settings.engine,
                     label="Engine",
                     visible=len(engines) > 1,
@@ -201,7 +202,7 @@ def api_ask(chat: Chat) -> Callable[..., dict[str, Any]]:
     """The page's `/ask` endpoint for gradio_client (typed, so Gradio derives its API schema)."""
 
     def ask(
-        question: str, engine: str = "auto", k: int = 0, history: list[dict[str, str]] | None = None
+        question: str, engine: str = AUTO, k: int = 0, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
         """Answer `question` over the corpus: the same JSON record as `qa ask --json`.
 

@@ -8,7 +8,8 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qa import Answer, Assistant, Document, QAError, answer_record, echo_question
+from qa import Answer, Assistant, Document, QAError, answer_record
+from qa.text import echo_question
 from ui.render import (
     Turn,
     history,

@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resources import TextResource
 
 from qa import Assistant, Document, QAError, __version__, answer_record
+from qa.engines import AUTO
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def build_mcp(assistant: Assistant) -> MCPServer:
     """The MCP server for `assistant`: three tools and one resource per article."""
     server: MCPServer = MCPServer("qa", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     documents = assistant.documents
-    engines = ("auto", *assistant.engine_names())
+    engines = (AUTO, *assistant.engine_names())
 
     @server.tool()
     def ask(question: str, engine: str | None = None) -> dict[str, Any]:

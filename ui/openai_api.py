@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Settings, answer_record
+from qa.engines import AUTO
 from ui.openai_format import APIError, chunks, completion, model_card, model_ids, parse_chat_request, parse_message
 
 logger = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dic
     if not isinstance(body, Mapping) or not isinstance(body.get("question"), str):
         raise APIError(400, 'The body must be a JSON object with a "question" string.', param="question")
     engine, k, turns = body.get("engine"), body.get("k"), body.get("history") or []
-    if engine not in (None, "auto", *assistant.engine_names()):
-        choices = ", ".join(["auto", *assistant.engine_names()])
+    if engine not in (None, AUTO, *assistant.engine_names()):
+        choices = ", ".join([AUTO, *assistant.engine_names()])
         raise APIError(400, f"engine={engine!r} is not available here; use one of {choices}.", param="engine")
     if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
         raise APIError(400, "k must be a whole number of passages (1 to 100).", param="k")

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qa import Answer, Assistant, count_tokens
+from qa import Answer, Assistant
+from qa.engines import AUTO
+from qa.text import count_tokens
 
 MODEL_PREFIX = "qa-"
 ROLES = ("system", "developer", "user", "assistant")  # system and developer turns are read but not obeyed
@@ -54,7 +56,7 @@ class ChatRequest:
 
 def model_ids(assistant: Assistant) -> list[str]:
     """One model per engine ("qa-extractive", "qa-llm" when the LLM engine runs here), plus "qa-auto"."""
-    return [f"{MODEL_PREFIX}auto", *(MODEL_PREFIX + name for name in assistant.engine_names())]
+    return [f"{MODEL_PREFIX}{AUTO}", *(MODEL_PREFIX + name for name in assistant.engine_names())]
 
 
 def model_card(model: str) -> dict[str, Any]:

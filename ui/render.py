@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, TypedDict
 
-from qa import MARKER, Answer, Citation, Document, Passage, shorten
+from qa import Answer, Citation, Document, Passage
+from qa.text import MARKER, shorten
 
 SNIPPET_CHARS = 280
 

@@ -16,21 +16,15 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import (
-    Answer,
-    Assistant,
-    SentenceEmbedder,
-    Settings,
-    Store,
-    build_index,
-    count_tokens,
-    load_corpus,
-    require,
-    resolve_embed_model,
-)
+from qa import Answer, Assistant, Settings
 from qa.bench.scale import vector_statistics
 from qa.bench.stats import BenchPlan, latency_summary, percentile, ratio, spread
+from qa.embed import SentenceEmbedder, resolve_embed_model
+from qa.errors import require
 from qa.evaluation import LangChainBaseline, load_questions, peak_rss_mb
+from qa.ingest import load_corpus
+from qa.store import Store, build_faiss
+from qa.text import count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +35,7 @@ STAGES = (
     ("dense search (FAISS)", "qa/retrieve.py", "_dense"),
     ("lexical search (BM25)", "qa/retrieve.py", "_lexical"),
     ("evidence scoring", "qa/evidence.py", "pick"),
-    ("abstention rule", "qa/evidence.py", "judge"),
+    ("abstention rule", "qa/decision.py", "judge"),
     ("engine", "qa/engines/extractive.py", "answer"),
     ("citation gate", "qa/cite.py", "finalize"),
 )
@@ -129,7 +123,7 @@ class Session:
             shutil.rmtree(target, ignore_errors=True)
         counter = CountingEmbeddings(self.embedder)
         started = time.perf_counter()
-        index = build_index(self.settings.replace(index_dir=target), embedder=counter)
+        index = build_faiss(self.settings.replace(index_dir=target), embedder=counter)
         seconds = round(time.perf_counter() - started, 3)
         if last:
             self.index = index

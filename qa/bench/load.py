@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import qa
-from qa import MARKER, Document, QAError, Settings, load_corpus, require
+from qa import Document, QAError, Settings
 from qa.bench.stats import BenchPlan, latency_summary, spread
+from qa.errors import require
 from qa.evaluation import load_questions
+from qa.ingest import load_corpus
+from qa.text import MARKER
 
 logger = logging.getLogger(__name__)
 

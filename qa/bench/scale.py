@@ -14,15 +14,18 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import Chunk, Document, HybridRetriever, Index, Settings, make_document, vector_index
+from qa import Document, Settings
 from qa.bench.stats import BenchPlan, latency_summary, ratio
+from qa.ingest import make_document
+from qa.retrieve import HybridRetriever
+from qa.store import FaissStore, vector_index
+from qa.types import Chunk
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +247,10 @@ def hybrid_row(count: int, embedder: Embeddings, settings: Settings, log: Log) -
     }
 
 
-def _in_memory_index(texts: list[str], vectors: np.ndarray, settings: Settings) -> Index:
-    """An Index of synthetic articles (CHUNKS_PER_ARTICLE chunks each) without sentences, never written."""
+def _in_memory_index(texts: list[str], vectors: np.ndarray, settings: Settings) -> FaissStore:
+    """A FAISS store of synthetic articles (CHUNKS_PER_ARTICLE chunks each) without sentences, never written."""
     documents, chunks = synthetic_records(texts)
-    return Index(Path("synthetic"), {}, documents, [], chunks, vector_index(vectors, settings), faiss.IndexFlatIP(DIM))
+    return FaissStore("synthetic", {}, documents, [], chunks, vector_index(vectors, settings), faiss.IndexFlatIP(DIM))
 
 
 def synthetic_records(texts: list[str]) -> tuple[dict[str, Document], list[Chunk]]:

@@ -21,20 +21,20 @@ import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import (
-    HybridRetriever,
-    Index,
+from qa import Settings
+from qa.bench.scale import DIM, SEED, K, SyntheticVectors, recall, synthetic_records, synthetic_texts
+from qa.bench.stats import BenchPlan, latency_summary, load_average
+from qa.retrieve import HybridRetriever
+from qa.store import (
+    FaissStore,
     LocalPostgres,
     Prepared,
-    Settings,
     Store,
-    load_store,
+    load_pg,
     start_postgres,
     vector_index,
     write_pg_index,
 )
-from qa.bench.scale import DIM, SEED, K, SyntheticVectors, recall, synthetic_records, synthetic_texts
-from qa.bench.stats import BenchPlan, latency_summary, load_average
 
 Log = Callable[[str], None]
 CLIENTS = (1, 4, 16)
@@ -108,7 +108,7 @@ def faiss_row(workload: Workload, log: Log) -> dict[str, Any]:
     vectors = vector_index(workload.vectors, settings)
     vector_s = time.perf_counter() - started
     empty = faiss.IndexFlatIP(DIM)
-    store = Index(Path("bench"), {}, documents, [], chunks, vectors, empty)
+    store = FaissStore("bench", {}, documents, [], chunks, vectors, empty)
     store.bm25()
     build_s = time.perf_counter() - started
     python_bytes = tracemalloc.get_traced_memory()[0]
@@ -142,12 +142,12 @@ def postgres_row(workload: Workload, server: LocalPostgres, log: Log) -> dict[st
     log(f"store: PostgreSQL built in {build_s:.1f} s")
     tracemalloc.start()
     started = time.perf_counter()
-    store = load_store(settings)
+    store = load_pg(settings)
     load_s = time.perf_counter() - started
     client_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     try:
-        sizes = store.disk_bytes()  # type: ignore[attr-defined]
+        sizes = store.disk_bytes()
         row = {
             "store": "postgresql",
             "chunks": workload.count,
@@ -161,7 +161,7 @@ def postgres_row(workload: Workload, server: LocalPostgres, log: Log) -> dict[st
             **measure(store, workload, Settings(store=settings.store, corpus_dir=Path("synthetic"))),
         }
     finally:
-        store.pool.close()  # type: ignore[attr-defined]
+        store.pool.close()
         server.drop_database(name)
     return row
 

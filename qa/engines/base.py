@@ -1,13 +1,13 @@
-"""The engine interface: a Request (question, judged evidence, passages) -> an Answer with citations."""
+"""The engine interface: a Request (question, judged evidence, passages) -> an Answer with citations; and the
+optional follow-up rewrite an engine may offer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from qa.evidence import Evidence, Verdict
-from qa.types import Answer, Document, Passage
+from qa.types import Answer, Document, Evidence, Passage, Verdict
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,13 @@ class Engine(Protocol):
 
     def stream(self, request: Request) -> Iterator[str | Answer]:
         """Yield text as it is produced, then the verified Answer last."""
+        ...
+
+
+@runtime_checkable
+class Rewriter(Protocol):
+    """An engine that can rewrite a follow-up as a standalone question (Settings.follow_ups = "llm")."""
+
+    def rewrite(self, question: str, history: Sequence[Mapping[str, Any]]) -> str | None:
+        """The follow-up as a question that stands alone, or None when no usable rewrite came out."""
         ...

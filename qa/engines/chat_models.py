@@ -14,9 +14,8 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from qa.config import Settings
-from qa.embed import require
 from qa.engines.models import resolve_model_path
-from qa.errors import MissingDependency, ModelError
+from qa.errors import MissingDependency, ModelError, require
 
 logger = logging.getLogger(__name__)
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from qa.cite import abstention, defuse_markers, make_citation
+from qa.cite import defuse_markers, make_citation
+from qa.decision import abstention
 from qa.engines.base import Request
-from qa.evidence import Evidence
 from qa.text import ASKS_NUMBER, numbers, shorten
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, Evidence, SentenceCheck
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from qa.config import Settings
 
 TITLE_CHARS = 80  # an article named in an answer ("According to …")
 
@@ -46,6 +53,22 @@ class ExtractiveEngine:
         answer = self.answer(request)
         yield answer.text
         yield answer
+
+
+def make_engine(settings: Settings, embedder: Embeddings | None) -> ExtractiveEngine:
+    """The registry's factory (`qa.engines.registry`): the extractive engine needs neither settings nor a model."""
+    return ExtractiveEngine()
+
+
+def quote_instead(
+    request: Request, *, label: str, checks: tuple[SentenceCheck, ...] = (), timings: dict[str, float] | None = None
+) -> Answer:
+    """The one fallback: the extractive answer to `request` when another engine could not answer it (its text did
+    not survive verification, or its model failed), labelled `label` (e.g. "llm→extractive")."""
+    answer = ExtractiveEngine().answer(request)
+    return dataclasses.replace(
+        answer, engine=label, checks=checks, timings_ms=answer.timings_ms if timings is None else timings
+    )
 
 
 def _display(quote: str) -> str:

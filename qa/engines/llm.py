@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -20,18 +21,18 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
-from qa.chunk import count_tokens
-from qa.cite import abstention, defuse_markers, make_citation
+from qa.cite import defuse_markers, make_citation
 from qa.config import Settings
-from qa.engines.base import Engine, Request
+from qa.decision import abstention
+from qa.engines.base import Request
 from qa.engines.chat_models import ChatModelFactory, chat_model_factory
-from qa.engines.extractive import ExtractiveEngine
+from qa.engines.extractive import quote_instead
+from qa.engines.registry import fallback_label
 from qa.engines.verify import Cited, premise_gaps, verify
 from qa.errors import LLMError, QAError
-from qa.evidence import Evidence
 from qa.templates import load_prompt
-from qa.text import MARKER, shorten
-from qa.types import Answer, Document, elapsed_ms, final_answer
+from qa.text import MARKER, count_tokens, shorten
+from qa.types import Answer, Document, Evidence, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def render_gaps(gaps: Sequence[str]) -> str:
     return f"The evidence never mentions: {', '.join(gaps)}.\n" if gaps else ""
 
 
-def make_llm_engine(settings: Settings, *, embedder: Embeddings | None) -> LLMEngine:
-    """The configured LLM engine; raises MissingDependency or ModelError (naming the fix) if unusable."""
+def make_llm_engine(settings: Settings, embedder: Embeddings | None) -> LLMEngine:
+    """The configured LLM engine (the registry's factory); raises MissingDependency or ModelError (naming the fix)
+    if unusable."""
     factory, label = chat_model_factory(settings)
     return LLMEngine(factory, settings=settings, embedder=embedder, label=label)
 
@@ -80,13 +82,11 @@ class LLMEngine:
         *,
         settings: Settings,
         embedder: Embeddings | None,
-        fallback: Engine | None = None,
         min_similarity: float = MIN_SIMILARITY,
         label: str = "chat model",
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.fallback = fallback or ExtractiveEngine()
         self.min_similarity = min_similarity
         self.label = label
         self._model: BaseChatModel | None = model if isinstance(model, BaseChatModel) else None
@@ -130,7 +130,7 @@ class LLMEngine:
         prompt = "\n".join(str(message.content) for message in self._answer_prompt.format_messages(**inputs))
         return {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(output)}
 
-    def rewrite(self, question: str, history: Sequence[Mapping[str, str]]) -> str | None:
+    def rewrite(self, question: str, history: Sequence[Mapping[str, Any]]) -> str | None:
         """A follow-up rewritten as a standalone question, or None when the model's reply is unusable."""
         turns = [f"{t.get('role', 'user').title()}: {_plain(t.get('content', ''))[:300]}" for t in history[-4:]]
         inputs = {"history": "\n".join(turns), "question": question}
@@ -231,10 +231,7 @@ class LLMEngine:
             )
         if not result.markers:
             logger.info("No generated sentence survived verification; answering extractively")
-            fallback = self.fallback.answer(request)
-            return dataclasses.replace(
-                fallback, engine=f"{self.name}→{fallback.engine}", checks=result.checks, timings_ms=timings
-            )
+            return quote_instead(request, label=fallback_label(self.name), checks=result.checks, timings=timings)
         citations = tuple(
             make_citation(request.documents[evidence[m - 1].source], evidence[m - 1].start, evidence[m - 1].end, m)
             for m in sorted(result.markers)

@@ -19,15 +19,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.text import COMMON_CAPITALS, FILLER_WORDS, MARKER, WORD, capitalised_words, numbers, segmenter, words
+from qa.decision import is_model_refusal
+from qa.text import (
+    COMMON_CAPITALS,
+    FILLER_WORDS,
+    MARKER,
+    POSSESSIVE,
+    WORD,
+    capitalised_words,
+    numbers,
+    segmenter,
+    words,
+)
 from qa.types import SentenceCheck
 
 logger = logging.getLogger(__name__)
 
-REFUSAL = re.compile(r"^\W*not in (?:the )?evidence\W*$", re.IGNORECASE)
 LIST_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")  # "[1, 2]" -> "[1][2]"
 TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")  # "died. [1]" -> "died [1]."
-POSSESSIVE = re.compile(r"['’]s$")
 DENIAL = re.compile(r"^\W*no\b", re.IGNORECASE)  # "No, ..." says the question's premise is wrong
 NEGATION = re.compile(
     r"\b(?:not|no|never|rather|instead|incorrect|wrong|contradicts?|however|but|only)\b", re.IGNORECASE
@@ -139,7 +148,7 @@ def _attach_citations(sentences: list[str], count: int) -> list[_Piece]:
         invalid = sorted(set(found) - set(valid))
         cleaned = MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= count else "", sentence)
         cleaned = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(cleaned.split()))
-        if REFUSAL.match(content_of(sentence)):
+        if is_model_refusal(content_of(sentence)):
             pieces.append(_Piece(sentence, cleaned, "refusal", valid, invalid))
         elif is_filler(sentence):
             previous = [p for p in pieces if p.kind == "content"]

@@ -6,6 +6,7 @@ Built only on names that `qa` exports; the library never imports this package.
 from __future__ import annotations
 
 from qa.evaluation.baseline import LangChainBaseline
+from qa.evaluation.plan import EvalPlan, EvalResult, run_eval
 from qa.evaluation.questions import (
     QUESTION_SETS,
     Question,
@@ -18,6 +19,8 @@ from qa.evaluation.runs import CONFIGURATIONS, GROUPS, Harness, Run, expand, pea
 
 __all__ = [
     "CONFIGURATIONS",
+    "EvalPlan",
+    "EvalResult",
     "GROUPS",
     "QUESTION_SETS",
     "Harness",
@@ -29,5 +32,6 @@ __all__ = [
     "load_questions",
     "load_thresholds",
     "peak_rss_mb",
+    "run_eval",
     "validate_questions",
 ]

@@ -14,7 +14,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qa import Answer, Citation, Document, Passage, QAError, require
+from qa import Answer, Citation, Document, Passage, QAError
+from qa.errors import require
 
 
 class LangChainBaseline:

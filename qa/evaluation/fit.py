@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from qa import DEFAULT_RANKER, Assistant, Evidence, LinearModel, Progress, Ranker, require
+from qa import Assistant, Progress
+from qa.decision import DEFAULT_PATH, LinearModel, Ranker
+from qa.errors import require
 from qa.evaluation.metrics import overlap
 from qa.evaluation.questions import Question
+from qa.types import Evidence
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progre
     started = time.perf_counter()
     data = collect(assistant, questions, progress)
     features = list(data.evidence[0][0].features) if data.evidence and data.evidence[0] else []
-    names = tuple(assistant.picker.ranker.sentence.features)
+    names = tuple(assistant.ranker.sentence.features)
     if tuple(features) and set(features) != set(names):
         raise ValueError(f"candidate features {features} differ from the ranker's {names}")
     rows = [[e.features[n] for n in names] for group in data.evidence for e in group]
@@ -89,11 +92,11 @@ def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progre
             (dataclasses.replace(e, score=float(p)) for e, p in zip(group, scores, strict=True)),
             key=lambda e: -e.score,
         )
-        row = assistant.picker.question_features(question.question, ranked)
-        question_rows.append([row[n] for n in assistant.picker.ranker.answerable.features])
+        row = assistant.decision.question_features(question.question, ranked)
+        question_rows.append([row[n] for n in assistant.ranker.answerable.features])
         answerable.append(int(question.type != "unanswerable"))
     q_matrix, q_labels = np.array(question_rows), np.array(answerable)
-    q_names = tuple(assistant.picker.ranker.answerable.features)
+    q_names = tuple(assistant.ranker.answerable.features)
     decision = _logistic(linear, q_matrix, q_labels, q_names)
     q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names)
     threshold, f1 = best_threshold(q_out_of_fold, q_labels)
@@ -111,7 +114,7 @@ def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progre
     }
     return Ranker(
         _model(names, sentence),
-        _model(tuple(assistant.picker.ranker.answerable.features), decision),
+        _model(tuple(assistant.ranker.answerable.features), decision),
         threshold,
         meta,
     )
@@ -182,7 +185,7 @@ def _model(names: tuple[str, ...], fitted: Any) -> LinearModel:
 
 def save(ranker: Ranker, path: Path | None = None) -> Path:
     """Write the ranker as JSON (atomically: a reader never sees half a file); the path written."""
-    target = path or DEFAULT_RANKER
+    target = path or DEFAULT_PATH
     staged = target.with_name(target.name + ".partial")
     staged.write_text(json.dumps(ranker.to_json(), indent=1) + "\n", encoding="utf-8")
     os.replace(staged, target)

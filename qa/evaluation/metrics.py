@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa import Answer, Citation, Document, Passage, is_valid_citation
+from qa.engines import ENGINES, answering_engine
 from qa.evaluation.questions import ANSWERABLE_TYPES, QUESTION_TYPES, Gold, Question
 
 RECALL_AT = (1, 3, 5, 10)
@@ -102,9 +103,10 @@ def is_precise(citation: Citation, question: Question) -> bool:
 def answer_origin(answer: Answer) -> str | None:
     """Whose text an LLM answer is: the model's own, the model's with sentences dropped or citations corrected,
     the extractive fallback, or an abstention; None for other engines."""
-    if not answer.engine.startswith("llm"):
+    engine = answering_engine(answer.engine)
+    if engine not in ENGINES or not ENGINES[engine].writes:
         return None
-    if answer.engine != "llm":
+    if answer.engine != engine:
         return "fallback"
     if answer.abstained:
         return "abstained"

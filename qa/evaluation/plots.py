@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from qa import require
+from qa.errors import require
 from qa.evaluation.questions import QUESTION_TYPES
 from qa.evaluation.runs import Run
 

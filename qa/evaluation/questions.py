@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from qa import EvalSetError
+from qa.errors import EvalSetError
 
 ANSWERABLE_TYPES = ("single", "multi", "numeric", "attribution", "comparison")
 QUESTION_TYPES = (*ANSWERABLE_TYPES, "unanswerable", "false_premise")

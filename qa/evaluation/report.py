@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa import shorten
 from qa.evaluation.metrics import ORIGINS, Record
 from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
 from qa.evaluation.questions import QUESTION_TYPES
 from qa.evaluation.runs import Run, with_all
 from qa.evaluation.turns import ConversationRun, target_table, turn_failure_table, turn_table
+from qa.text import shorten
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qa import Answer, Assistant, Document, Passage, Progress, QAError, Settings
+from qa.engines import ENGINES, FALLBACK
 from qa.evaluation.baseline import LangChainBaseline
 from qa.evaluation.metrics import Record, score, summarize
 from qa.evaluation.questions import Question
@@ -35,15 +36,17 @@ CURVE_THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 class Configuration:
     name: str
     description: str
-    engine: str = "extractive"  # "extractive", "llm" or "baseline"
+    engine: str = FALLBACK  # an engine of qa.engines.ENGINES, or "baseline"
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 CONFIGURATIONS = {
     c.name: c
     for c in (
-        Configuration("extractive", "ours: hybrid retrieval, extractive answer (the gated configuration)"),
-        Configuration("llm", "ours: hybrid retrieval, local LLM answer, verified citations", engine="llm"),
+        *(
+            Configuration(name, f"ours: hybrid retrieval, {spec.description}", engine=name)
+            for name, spec in ENGINES.items()
+        ),
         Configuration("dense", "ours, extractive, dense (FAISS) retrieval only", overrides={"retrieval": "dense"}),
         Configuration("lexical", "ours, extractive, BM25 retrieval only", overrides={"retrieval": "lexical"}),
         Configuration(
@@ -127,7 +130,8 @@ class Harness:
         self.progress = progress
         self.done = 0
         self.total = 0
-        self._loaded: dict[tuple[Any, ...], Assistant] = {_key(base.settings, "llm" in base.engines): base}
+        model = next((name for name in base.engines if _needs_model(name)), None)
+        self._loaded: dict[tuple[Any, ...], Assistant] = {_key(base.settings, model): base}
 
     def evaluate(
         self,
@@ -139,7 +143,7 @@ class Harness:
     ) -> Run:
         """Answer and score every question with every configuration; summaries per split (and "all")."""
         run = Run(list(configurations), list(splits), settings=self.base.settings.record())
-        run.settings["abstain_threshold"] = self.base.picker.threshold  # the operating point, fitted or set
+        run.settings["abstain_threshold"] = self.base.decision.threshold  # the operating point, fitted or set
         chosen = [q for q in questions if q.split in splits]
         self.total = len(chosen) * (len(configurations) + (len(self.thresholds()) if curve else 0))
         for configuration in configurations:
@@ -171,14 +175,14 @@ class Harness:
                 corpus_dir=corpus_dir, index_dir=base.index_dir.with_name(f"{base.index_dir.name}-{corpus_dir.name}")
             )
         if configuration.engine == "baseline":
-            documents = self._assistant(base, False).documents
+            documents = self._assistant(base, FALLBACK).documents
             return LangChainBaseline(documents, self.base.embedder)
         settings = base.replace(**configuration.overrides)
         if any(getattr(settings, name) != getattr(self.base.settings, name) for name in INDEX_SHAPE):
             # subtle: another chunking gets its own index folder, never a rebuild of the base index
             index_dir = settings.index_dir.with_name(f"{settings.index_dir.name}-{configuration.name}")
             settings = settings.replace(index_dir=index_dir)
-        loaded = self._assistant(settings, configuration.engine == "llm")
+        loaded = self._assistant(settings, configuration.engine)
         if configuration.engine not in loaded.engine_names():
             raise QAError(
                 f"engine {configuration.engine!r} is not available (loaded: "
@@ -189,21 +193,23 @@ class Harness:
         extra_engines = {name: engine for name, engine in loaded.engines.items() if name != "extractive"}
         return Assistant(settings, loaded.index, loaded.embedder, engines=extra_engines)
 
-    def _assistant(self, settings: Settings, wants_llm: bool) -> Assistant:
-        """A loaded assistant for the index `settings` describe, sharing the embedding model and the LLM."""
-        ready = self._loaded.get(_key(settings, wants_llm)) or (
-            None if wants_llm else self._loaded.get(_key(settings, True))
+    def _assistant(self, settings: Settings, engine: str) -> Assistant:
+        """A loaded assistant for the index `settings` describe that can answer with `engine`, sharing the
+        embedding model and any language model already loaded."""
+        model = engine if _needs_model(engine) else None
+        ready = self._loaded.get(_key(settings, model)) or (
+            None if model else next((a for k, a in self._loaded.items() if k[:-1] == _key(settings, None)[:-1]), None)
         )
         if ready is not None:
             return ready
-        llm = next((a.engines["llm"] for a in self._loaded.values() if "llm" in a.engines), None)
-        if wants_llm and llm is None:
-            loaded = Assistant.load(settings.replace(engine="llm"), embedder=self.base.embedder)
+        loaded_model = next((a.engines[model] for a in self._loaded.values() if model in a.engines), None)
+        if model and loaded_model is None:
+            loaded = Assistant.load(settings.replace(engine=model), embedder=self.base.embedder)
         else:
-            loaded = Assistant.load(settings.replace(engine="extractive"), embedder=self.base.embedder)
-            if wants_llm and llm is not None:
-                loaded = Assistant(loaded.settings, loaded.index, loaded.embedder, engines={"llm": llm})
-        self._loaded[_key(settings, wants_llm)] = loaded
+            loaded = Assistant.load(settings.replace(engine=FALLBACK), embedder=self.base.embedder)
+            if model and loaded_model is not None:
+                loaded = Assistant(loaded.settings, loaded.index, loaded.embedder, engines={model: loaded_model})
+        self._loaded[_key(settings, model)] = loaded
         return loaded
 
     def answer_all(
@@ -248,7 +254,7 @@ class Harness:
 
     def thresholds(self) -> list[float]:
         """The curve's grid plus the current setting, so the current operating point is on it."""
-        return sorted({*CURVE_THRESHOLDS, self.base.picker.threshold})
+        return sorted({*CURVE_THRESHOLDS, self.base.decision.threshold})
 
     def tick(self, count: int = 1) -> None:
         """Count `count` answers done and report progress."""
@@ -316,5 +322,11 @@ def with_all(splits: Sequence[str]) -> list[str]:
     return [*splits, "all"] if set(SEEDS_SPLITS) <= set(splits) else list(splits)
 
 
-def _key(settings: Settings, llm: bool) -> tuple[Any, ...]:
-    return (*(getattr(settings, name) for name in INDEX_FIELDS), llm)
+def _key(settings: Settings, model: str | None) -> tuple[Any, ...]:
+    """Loaded assistants by index and the language-model engine they hold (None: none)."""
+    return (*(getattr(settings, name) for name in INDEX_FIELDS), model)
+
+
+def _needs_model(engine: str) -> bool:
+    spec = ENGINES.get(engine)
+    return spec is not None and spec.needs_model

@@ -20,7 +20,9 @@ from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from qa.ingest.extraction import NO_TEXT, EncryptedDocument, Extraction, UnreadableDocument, check_zip_size, clean_text
+from qa.errors import EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import NO_TEXT, RULES, DocumentReader, Extraction, check_zip_size, clean_text
+from qa.types import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +89,13 @@ def _first_heading(document: DocxDocument) -> str | None:
         if style and (style == "Title" or style.startswith("Heading")) and paragraph.text.strip():
             return paragraph.text.strip()
     return None
+
+
+class DocxReader(DocumentReader):
+    """A Word file (.docx) -> one Document: paragraphs and table rows in document order."""
+
+    suffixes: tuple[str, ...] = (".docx",)
+    version = f"{EXTRACTOR}, rules {RULES}"
+
+    def extract(self, path: Path, progress: Progress | None) -> Extraction:
+        return extract_docx(path)

@@ -18,16 +18,10 @@ from urllib.parse import unquote
 
 import lxml.etree
 
-from qa.ingest.extraction import (
-    MAX_ZIP_BYTES,
-    NO_TEXT,
-    DocumentTooLarge,
-    EncryptedDocument,
-    Extraction,
-    UnreadableDocument,
-    check_zip_size,
-)
+from qa.errors import DocumentTooLarge, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import MAX_ZIP_BYTES, NO_TEXT, RULES, DocumentReader, Extraction, check_zip_size
 from qa.ingest.html import extract_html
+from qa.types import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +112,13 @@ def _encrypted(archive: zipfile.ZipFile, path: Path) -> set[str]:
         if reference is not None and (method is None or method.get("Algorithm") not in FONT_OBFUSCATION):
             members.add(posixpath.normpath(unquote(reference.get("URI", ""))))
     return members
+
+
+class EpubReader(DocumentReader):
+    """An e-book (.epub) -> one Document: its chapters in reading order."""
+
+    suffixes: tuple[str, ...] = (".epub",)
+    version = f"{EXTRACTOR}, rules {RULES}"
+
+    def extract(self, path: Path, progress: Progress | None) -> Extraction:
+        return extract_epub(path)

@@ -1,5 +1,6 @@
-"""Extractor output -> Extraction: the canonical text of one document, its pages and, for PDFs, where each
-character was drawn; plus the text rules every extractor applies before offsets exist.
+"""Extractor output -> Extraction -> Document: the canonical text of one document, its pages and, for PDFs, where
+each character was drawn; the text rules every extractor applies before offsets exist; and `DocumentReader`, the
+`Reader` every extracted format (PDF, HTML, DOCX, EPUB) shares.
 
 Whitespace rules (the same for every format): CRLF and CR become LF; tabs, no-break and other spaces become one
 space; runs of spaces collapse; lines carry no leading or trailing space; every block (paragraph, heading, list
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import io
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from qa.errors import CorpusError
+from qa.errors import DocumentTooLarge, ExtractionError
+from qa.ingest.base import first_line, fits
+from qa.ingest.boilerplate import find_boilerplate
+from qa.layout import CharMap, Page, pages_of
+from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -40,89 +43,9 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 MAX_ZIP_BYTES = 200_000_000  # a DOCX or EPUB unpacks to at most this much (a decompression bomb is refused)
 MAX_ZIP_MEMBERS = 20_000
+RULES = 1  # the version of the text rules above and in the extractors: a change re-extracts every document
+MAX_DOCUMENT_BYTES = 500_000_000  # a document file (a PDF of thousands of pages) may be larger than a text file
 NO_TEXT = "no text found in the document (only images, or markup without text?); it has no citable text"
-
-
-class ExtractionError(CorpusError):
-    """A document could not be read; the message names the file and what to do."""
-
-
-class UnreadableDocument(ExtractionError):
-    """The file is not a readable document of its format (truncated, malformed, wrong type)."""
-
-
-class EncryptedDocument(ExtractionError):
-    """The document is encrypted (a password or DRM)."""
-
-
-class DocumentTooLarge(ExtractionError):
-    """Unpacking the document would take more memory than allowed (a decompression bomb)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a PDF: its place in the text. PDFs only."""
-
-    index: int  # 1-based
-    label: str  # the printed page label, or str(index) when the PDF has none
-    start: int  # offsets into the extracted text: text[start:end] is the page's text
-    end: int
-    width: float  # points, as displayed (after the page's rotation)
-    height: float
-
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """A highlight over one line of a quote, in 0-1 page coordinates from the top-left corner."""
-
-    page: int  # 1-based
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CharMap:
-    """Where each character of a PDF's text was drawn, as numpy arrays (about 20 bytes a character).
-
-    Character i lies on line `char_line[i]` (-1 for characters the extractor inserted: guessed word spaces, line,
-    paragraph and page breaks, notes; spaces carry no box either) within box `char_box[i]` (x0, y0, x1, y1: 0-1 of
-    the page as displayed, from the top-left; loose boxes, the font's full height). Line j lies on page
-    `line_page[j]` (1-based); a line's characters are contiguous in the text. Saved with `to_bytes` (an .npz
-    archive, read back without pickle).
-    """
-
-    char_line: npt.NDArray[np.int32]
-    char_box: npt.NDArray[np.float32]
-    line_page: npt.NDArray[np.int32]
-
-    def __len__(self) -> int:
-        return int(self.char_line.shape[0])
-
-    def char_pages(self) -> npt.NDArray[np.int32]:
-        """The 1-based page of every character, -1 for inserted ones."""
-        pages = np.full(len(self), -1, dtype=np.int32)
-        drawn = self.char_line >= 0
-        pages[drawn] = self.line_page[self.char_line[drawn]]
-        return pages
-
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{name: getattr(self, name) for name in CHARMAP_FIELDS})
-        return buffer.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> CharMap:
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in CHARMAP_FIELDS}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ExtractionError(f"The stored character map is unreadable ({exc}); re-index the document.") from exc
-        return cls(**arrays)
-
-
-CHARMAP_FIELDS = ("char_line", "char_box", "line_page")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +70,7 @@ class Extraction:
     def pages_of(self, start: int, end: int) -> tuple[Page, ...]:
         """The pages text[start:end] touches, in order: a citation's page_start and page_end are the first and last
         (empty for formats without pages)."""
-        return tuple(page for page in self.pages if page.start < end and start < page.end)
+        return pages_of(self.pages, start, end)
 
     def to_record(self) -> dict[str, Any]:
         """Everything but the character map, as JSON-ready values (the map goes apart: `chars.to_bytes()`)."""
@@ -183,27 +106,6 @@ class Extraction:
             raise ExtractionError(f"The stored extraction is malformed ({exc!r}); re-index the document.") from exc
 
 
-def boxes_for(source: Extraction | CharMap, start: int, end: int) -> list[Box]:
-    """One box per line that text[start:end] covers, on every page it covers, in text order."""
-    chars = source.chars if isinstance(source, Extraction) else source
-    if chars is None or start >= end:
-        return []
-    lines = chars.char_line[start:end]
-    drawn = np.nonzero(lines >= 0)[0]
-    if drawn.size == 0:
-        return []
-    lines = lines[drawn]
-    boxes = chars.char_box[start:end][drawn]
-    cuts = np.nonzero(np.diff(lines))[0] + 1  # a line's characters are contiguous in the text
-    result = []
-    for first, last in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [lines.size])), strict=True):
-        group = boxes[first:last]
-        x0, y0 = group[:, 0].min(), group[:, 1].min()
-        x1, y1 = group[:, 2].max(), group[:, 3].max()
-        result.append(Box(int(chars.line_page[lines[first]]), float(x0), float(y0), float(x1), float(y1)))
-    return result
-
-
 def clean_text(text: str) -> str:
     """`text` under the whitespace and character rules of the module docstring (before any offset exists)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -221,3 +123,71 @@ def check_zip_size(members: list[tuple[str, int]], where: str) -> None:
             f"{where}: unpacks to {total:,} bytes in {len(members):,} parts, more than the {MAX_ZIP_BYTES:,} bytes "
             f"and {MAX_ZIP_MEMBERS:,} parts allowed (a decompression bomb?); it was not read."
         )
+
+
+class DocumentReader:
+    """The `Reader` of an extracted format: one file -> one Document whose text is the extraction's.
+
+    A file that cannot be read (encrypted, damaged, a decompression bomb) still gives a Document, without text and
+    with the reason in its warnings, so that the index names it and does not retry it until the file changes.
+    """
+
+    suffixes: tuple[str, ...] = ()
+    version: str = ""  # the extractor's name and version and the text rules (RULES)
+
+    def extract(self, path: Path, progress: Progress | None) -> Extraction:
+        raise NotImplementedError
+
+    def read(self, path: Path, source: str, taken: set[str], progress: Progress | None = None) -> Iterator[Document]:
+        file_sha256 = hashlib.sha256(path.read_bytes()).hexdigest() if _size(path) <= MAX_DOCUMENT_BYTES else ""
+        try:
+            if not file_sha256:
+                raise DocumentTooLarge(f"{path}: larger than {MAX_DOCUMENT_BYTES:,} bytes; split it to index it.")
+            extraction = self.extract(path, progress)
+        except ExtractionError as exc:
+            logger.warning("Not indexing %s: %s", source, exc)
+            yield unread_document(source, str(exc), self.version, file_sha256)
+            return
+        for warning in extraction.warnings:
+            logger.warning("%s: %s", source, warning)
+        if fits(extraction.text, source):
+            yield document_from(source, extraction, self.version, file_sha256)
+
+
+def document_from(source: str, extraction: Extraction, version: str, file_sha256: str) -> Document:
+    """The Document of an extraction: its text, pages and character map kept as they are, its skipped ranges
+    joined by the boilerplate found in the text (as for a text file)."""
+    text = extraction.text
+    skipped = sorted({*extraction.skipped, *find_boilerplate(text)})
+    return Document(
+        source=source,
+        text=text,
+        title=extraction.title or first_line(text) or source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        skipped=tuple(skipped),
+        extractor=version,
+        file_sha256=file_sha256,
+        pages=extraction.pages,
+        warnings=extraction.warnings,
+        chars=extraction.chars,
+    )
+
+
+def unread_document(source: str, reason: str, version: str, file_sha256: str) -> Document:
+    """A document that could not be read: no text, the reason as its warning."""
+    return Document(
+        source=source,
+        text="",
+        title=source,
+        sha256=hashlib.sha256(b"").hexdigest(),
+        extractor=version,
+        file_sha256=file_sha256,
+        warnings=(f"not read: {reason}",),
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,30 +1,27 @@
-"""Document file -> Extraction, by file suffix: which extractor reads which format (PDF, HTML, DOCX, EPUB)."""
+"""The file formats a corpus may hold: one `Reader` per format. Adding a format is its module plus a line here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from qa.ingest.docx import extract_docx
-from qa.ingest.epub import extract_epub
-from qa.ingest.extraction import Extraction, UnreadableDocument
-from qa.ingest.html import extract_html
-from qa.ingest.pdf import extract_pdf
+from qa.ingest.base import Reader
+from qa.ingest.docx import DocxReader
+from qa.ingest.epub import EpubReader
+from qa.ingest.html import HtmlReader
+from qa.ingest.jsonl import JsonlReader
+from qa.ingest.pdf import PdfReader
+from qa.ingest.plaintext import PlainTextReader
 
-EXTRACTORS: dict[str, Callable[[Path], Extraction]] = {
-    ".pdf": extract_pdf,
-    ".html": extract_html,
-    ".htm": extract_html,
-    ".xhtml": extract_html,
-    ".docx": extract_docx,
-    ".epub": extract_epub,
-}
+READERS: tuple[Reader, ...] = (PlainTextReader(), JsonlReader(), PdfReader(), HtmlReader(), DocxReader(), EpubReader())
 
 
-def extract_document(path: Path) -> Extraction:
-    """Extract `path` with the extractor for its suffix; raises an ExtractionError subclass when it cannot."""
-    extractor = EXTRACTORS.get(path.suffix.lower())
-    if extractor is None:
-        known = ", ".join(sorted(EXTRACTORS))
-        raise UnreadableDocument(f"{path}: no extractor for {path.suffix or 'files without a suffix'} ({known}).")
-    return extractor(path)
+def reader_for(path: Path) -> Reader | None:
+    """The reader of `path`'s format (by its suffix, in any case), or None for a file that is no article."""
+    suffix = path.suffix.lower()
+    return next((reader for reader in READERS if suffix in reader.suffixes), None)
+
+
+def describe_formats() -> str:
+    """The readable suffixes for messages: ".txt, .md, ... or .epub"."""
+    suffixes = [suffix for reader in READERS for suffix in reader.suffixes]
+    return ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]

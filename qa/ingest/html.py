@@ -14,7 +14,9 @@ import lxml.etree
 import lxml.html
 import trafilatura
 
-from qa.ingest.extraction import NO_TEXT, Extraction, UnreadableDocument, clean_text
+from qa.errors import UnreadableDocument
+from qa.ingest.extraction import NO_TEXT, RULES, DocumentReader, Extraction, clean_text
+from qa.types import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +131,13 @@ def _walk(tree: lxml.html.HtmlElement) -> str:
 
 def _text(text: str, in_pre: int) -> str:
     return text if in_pre else text.replace("\n", " ").replace("\r", " ")
+
+
+class HtmlReader(DocumentReader):
+    """A saved web page (.html, .htm, .xhtml) -> one Document of its main text."""
+
+    suffixes: tuple[str, ...] = (".html", ".htm", ".xhtml")
+    version = f"{EXTRACTOR} or {WALKER}, rules {RULES}"
+
+    def extract(self, path: Path, progress: Progress | None) -> Extraction:
+        return extract_html(path)

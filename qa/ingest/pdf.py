@@ -31,7 +31,8 @@ import numpy.typing as npt
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from qa.ingest.extraction import EncryptedDocument, Extraction, UnreadableDocument
+from qa.errors import EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import RULES, DocumentReader, Extraction
 from qa.ingest.pdf_layout import PageLines, assemble, running_lines
 from qa.ingest.pdf_lines import Display, page_lines
 from qa.types import Progress
@@ -139,3 +140,13 @@ def _png(pixels: npt.NDArray[np.uint8]) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+class PdfReader(DocumentReader):
+    """A .pdf file -> one Document with its page table and character map."""
+
+    suffixes: tuple[str, ...] = (".pdf",)
+    version = f"{EXTRACTOR}, rules {RULES}"
+
+    def extract(self, path: Path, progress: Progress | None) -> Extraction:
+        return extract_pdf(path, progress=progress)

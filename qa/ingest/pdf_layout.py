@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from qa.ingest.extraction import CharMap, Extraction, Page
+from qa.ingest.extraction import Extraction
 from qa.ingest.pdf_lines import Line
+from qa.layout import CharMap, Page
 
 JOINING_HYPHENS = {"-", "\u2010"}
 KEPT_DASHES = {"-", "\u2010", "\u2011", "\u2012", "\u2013"}

@@ -9,12 +9,12 @@ import faiss
 import numpy as np
 import pytest
 
-from qa import Assistant, LocalPostgres, Settings, answer_record
+from qa import Assistant, Settings, answer_record
 from qa.bench import render_report
 from qa.bench.load import record_problem, run_sessions, serve
 from qa.bench.scale import CHUNKS_PER_ARTICLE, SyntheticVectors, recall, synthetic_texts, vector_statistics
 from qa.bench.stats import latency_summary, percentile, ratio, spread
-from qa.store import vector_index
+from qa.store import LocalPostgres, vector_index
 
 LOAD_QUESTIONS = [
     "How many people were killed in the suicide bombing at Kabul airport?",

@@ -11,7 +11,7 @@ from qa import Answer, Assistant, InvalidQuestion, Settings
 from qa.cite import is_valid_citation, markers
 from qa.engines.base import Request
 from qa.errors import LLMError
-from qa.store import build_index
+from qa.store import build_faiss
 from tests.fakes import HashEmbeddings
 
 FOOTNOTED = "Reef survey\n\nThe reef lost a third of its coral in 2020 [2] according to divers.\n"
@@ -28,7 +28,7 @@ def reef(tmp_path: Path) -> Assistant:
         abstain_threshold=0.0,
     )
     embedder = HashEmbeddings()
-    return Assistant(settings, build_index(settings, embedder=embedder), embedder, {"llm": FailingLLM()})
+    return Assistant(settings, build_faiss(settings, embedder=embedder), embedder, {"llm": FailingLLM()})
 
 
 class FailingLLM:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from qa import Answer, Assistant, Settings, answer_record, count_tokens
-from qa.api import llm_engines
+from qa import Answer, Assistant, Settings, answer_record
 from qa.cite import is_valid_citation, markers
+from qa.engines import make_engines
 from qa.engines.base import Request
 from qa.engines.llm import LLMEngine, chat_prompt, make_llm_engine, render_evidence, render_gaps
 from qa.errors import LLMError, ModelError
-from qa.evidence import Evidence
-from qa.types import Document
+from qa.text import count_tokens
+from qa.types import Document, Evidence
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "answer_prompt.golden.txt"
 KABUL = "How many people were killed in the Kabul airport bombing?"
@@ -34,7 +34,7 @@ def request_for(assistant: Assistant, question: str) -> Request:
     return Request(
         question,
         evidence,
-        assistant.picker.judge(question, evidence),
+        assistant.decision.judge(question, evidence),
         tuple(assistant.retriever.passages(retrieval)),
         assistant.documents,
     )
@@ -245,16 +245,16 @@ def test_a_hanging_or_failing_server_gives_a_clear_llm_error_quickly(assistant, 
 def test_an_unavailable_model_raises_when_llm_is_asked_for_and_falls_back_on_auto(tmp_path, embedder, caplog):
     missing = Settings(llm_model=str(tmp_path / "nope.gguf"))
     with pytest.raises(ModelError, match="nope.gguf is missing"):
-        llm_engines(missing.replace(engine="llm"), embedder)
+        make_engines(missing.replace(engine="llm"), embedder)
     with caplog.at_level(logging.WARNING):
-        assert llm_engines(missing.replace(engine="auto"), embedder) == {}
+        assert "llm" not in make_engines(missing.replace(engine="auto"), embedder)
     assert "answers are extractive quotes" in caplog.text
-    assert llm_engines(missing.replace(engine="extractive"), embedder) == {}
+    assert "llm" not in make_engines(missing.replace(engine="extractive"), embedder)
 
 
 def test_a_server_backend_is_configured_without_contacting_it(embedder):
     pytest.importorskip("langchain_openai")
-    engines = llm_engines(Settings(engine="auto", llm_base_url="http://127.0.0.1:9/v1"), embedder)
+    engines = make_engines(Settings(engine="auto", llm_base_url="http://127.0.0.1:9/v1"), embedder)
     assert isinstance(engines["llm"], LLMEngine) and "127.0.0.1:9" in engines["llm"].label
 
 
@@ -268,7 +268,7 @@ def llm_assistant(assistant: Assistant, embedder) -> Iterator[Assistant]:
     pytest.importorskip("llama_cpp")
     settings = assistant.settings.replace(engine="llm")
     try:
-        engines = llm_engines(settings, embedder)
+        engines = make_engines(settings, embedder)
     except ModelError as exc:
         pytest.skip(f"local model not assembled: {exc}")
     yield Assistant(settings, assistant.index, embedder, engines)

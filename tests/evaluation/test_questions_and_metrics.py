@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import Answer, Citation, Document, Passage, SentenceCheck
+from qa import Answer, Citation, Document, Passage
 from qa.errors import EvalSetError
 from qa.evaluation.metrics import (
     Record,
@@ -33,6 +33,7 @@ from qa.evaluation.questions import (
     validate_questions,
 )
 from qa.evaluation.runs import CONFIGURATIONS, Harness
+from qa.types import SentenceCheck
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ROOT / "eval" / "questions.jsonl"

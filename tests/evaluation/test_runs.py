@@ -82,7 +82,7 @@ def test_abstention_grows_with_the_threshold(assistant, questions) -> None:
     dev = [q for q in questions if q.split == "dev"][:20]
     curve = Harness(assistant).abstention_curve(dev, ["dev"])["dev"]
     thresholds = [p["threshold"] for p in curve]
-    assert assistant.picker.threshold in thresholds and thresholds == sorted(thresholds)
+    assert assistant.decision.threshold in thresholds and thresholds == sorted(thresholds)
     refusals = [p["false_refusal"] for p in curve]
     abstentions = [p["abstention_unanswerable"] for p in curve]
     assert refusals == sorted(refusals) and abstentions == sorted(abstentions)

@@ -9,9 +9,10 @@ from pathlib import Path
 import docx
 import pytest
 
+from qa.errors import DocumentTooLarge, EncryptedDocument, UnreadableDocument
 from qa.ingest import extraction as extraction_module
 from qa.ingest.docx import extract_docx
-from qa.ingest.extraction import NO_TEXT, DocumentTooLarge, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import NO_TEXT
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from qa.errors import DocumentTooLarge, EncryptedDocument, UnreadableDocument
 from qa.ingest import epub as epub_module
 from qa.ingest import extraction as extraction_module
 from qa.ingest.epub import extract_epub
-from qa.ingest.extraction import NO_TEXT, DocumentTooLarge, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import NO_TEXT
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 CONTAINER = """<?xml version="1.0"?>

@@ -8,17 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from qa.errors import CorpusError
-from qa.ingest.extraction import (
-    Box,
-    CharMap,
-    DocumentTooLarge,
-    Extraction,
-    Page,
-    boxes_for,
-    check_zip_size,
-    clean_text,
-)
+from qa.errors import CorpusError, DocumentTooLarge
+from qa.ingest.extraction import Extraction, check_zip_size, clean_text
+from qa.layout import Box, CharMap, Page, boxes_for
 
 NAN = math.nan
 
@@ -73,7 +65,7 @@ def test_boxes_for_gives_one_box_per_line_on_every_page() -> None:
 
 def test_boxes_for_an_extraction_without_a_map_is_empty() -> None:
     extraction = Extraction(text="plain\n", title=None, extractor="test")
-    assert boxes_for(extraction, 0, 5) == []
+    assert boxes_for(extraction.chars, 0, 5) == []
     assert extraction.page_at(0) is None
 
 
@@ -105,7 +97,7 @@ def test_record_round_trip_through_json() -> None:
     record = json.loads(json.dumps(extraction.to_record()))
     chars = CharMap.from_bytes(extraction.chars.to_bytes())  # type: ignore[union-attr]
     loaded = Extraction.from_record(record, chars)
-    assert loaded == extraction and rounded(boxes_for(loaded, 0, 8)) == rounded(boxes_for(extraction, 0, 8))
+    assert loaded == extraction and rounded(boxes_for(loaded.chars, 0, 8)) == rounded(boxes_for(extraction.chars, 0, 8))
     assert Extraction.from_record(record).chars is None
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.extraction import NO_TEXT, UnreadableDocument
+from qa.errors import UnreadableDocument
+from qa.ingest.extraction import NO_TEXT
 from qa.ingest.html import extract_html
 
 DOCS = Path(__file__).resolve().parent.parent / "data" / "docs"

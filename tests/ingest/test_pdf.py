@@ -11,9 +11,10 @@ import pypdfium2 as pdfium
 import pytest
 from reportlab.pdfgen import canvas
 
-from qa.errors import CorpusError
-from qa.ingest.extraction import Box, CharMap, EncryptedDocument, Extraction, UnreadableDocument, boxes_for
+from qa.errors import CorpusError, EncryptedDocument, UnreadableDocument
+from qa.ingest.extraction import Extraction
 from qa.ingest.pdf import extract_pdf, render_page
+from qa.layout import Box, CharMap, boxes_for
 from tests.ingest.pdfs import register_dejavu, write_lines, write_pdf
 
 DOCS = Path(__file__).resolve().parent.parent / "data" / "docs"
@@ -110,7 +111,7 @@ def test_federal_register_running_heads_are_skipped(register: Extraction) -> Non
 def test_federal_register_quote_boxes_match_pdfium_words(register: Extraction) -> None:
     quote = "The Stabilizer Trim Inoperative checklist of the AFM would be revised to better align"
     start = register.text.index(quote)
-    boxes = boxes_for(register, start, start + len(quote))
+    boxes = boxes_for(register.chars, start, start + len(quote))
     page = register.page_at(start)
     assert page is not None and page.index == 4
     assert len(boxes) == 3 and {box.page for box in boxes} == {4}  # one box per printed line
@@ -128,7 +129,7 @@ def test_federal_register_quote_boxes_match_pdfium_words(register: Extraction) -
 def test_federal_register_quote_across_a_page_break_has_boxes_on_both_pages(register: Extraction) -> None:
     page_two, page_three = register.pages[1], register.pages[2]
     start, end = page_two.end - 120, page_three.start + 400
-    boxes = boxes_for(register, start, end)
+    boxes = boxes_for(register.chars, start, end)
     assert {box.page for box in boxes} == {2, 3}
     assert [box.page for box in boxes] == sorted(box.page for box in boxes)  # in text order
 
@@ -159,7 +160,7 @@ def test_nics_table_rows_stay_one_a_line() -> None:
         extraction.text
     )
     start = extraction.text.index("Alabama")
-    (box,) = boxes_for(extraction, start, start + len("Alabama"))
+    (box,) = boxes_for(extraction.chars, start, start + len("Alabama"))
     (expected,) = [b for b in pdfium_word_boxes(NICS, 1, "Alabama")][:1]
     assert inside(expected, [box], 1)
 
@@ -175,8 +176,8 @@ def test_rotated_page_boxes_follow_the_rotation(tmp_path: Path) -> None:
     assert sorted(rotated.text.splitlines()) == sorted(upright.text.splitlines())  # pdfium may reorder the notes
     assert (rotated.pages[0].width, rotated.pages[0].height) == (612.0, 1008.0)
     start = upright.text.index("Alabama")
-    (box,) = boxes_for(upright, start, start + 7)
-    (turned,) = boxes_for(rotated, start, start + 7)
+    (box,) = boxes_for(upright.chars, start, start + 7)
+    (turned,) = boxes_for(rotated.chars, start, start + 7)
     # turned clockwise: x becomes 1 - y, y becomes x
     assert turned.x0 == pytest.approx(1 - box.y1, abs=1e-5) and turned.x1 == pytest.approx(1 - box.y0, abs=1e-5)
     assert turned.y0 == pytest.approx(box.x0, abs=1e-5) and turned.y1 == pytest.approx(box.x1, abs=1e-5)
@@ -219,7 +220,7 @@ def test_two_columns_headers_labels_and_an_image_page(tmp_path: Path) -> None:
     assert "ACME" not in body and "Page " not in body
     image_page = extraction.pages[2]
     assert extraction.text[image_page.start : image_page.end] == "[page 3: no text layer]\n"
-    assert boxes_for(extraction, image_page.start, image_page.end) == []
+    assert boxes_for(extraction.chars, image_page.start, image_page.end) == []
     for paragraph in paragraphs:
         for sentence in paragraph:
             assert sentence in extraction.text
@@ -245,8 +246,11 @@ def test_ligatures_are_spelt_out_with_their_share_of_the_box(tmp_path: Path) -> 
     extraction = extract_pdf(path)
     assert extraction.text == "The final flow of ffice work.\n"
     start = extraction.text.index("fi")
-    (f_box,), (i_box,) = boxes_for(extraction, start, start + 1), boxes_for(extraction, start + 1, start + 2)
-    (both,) = boxes_for(extraction, start, start + 2)
+    (f_box,), (i_box,) = (
+        boxes_for(extraction.chars, start, start + 1),
+        boxes_for(extraction.chars, start + 1, start + 2),
+    )
+    (both,) = boxes_for(extraction.chars, start, start + 2)
     assert f_box.x1 == pytest.approx(i_box.x0) and f_box.x0 == both.x0 and i_box.x1 == both.x1
 
 
@@ -340,7 +344,7 @@ def test_boxes_stay_on_the_page(tmp_path: Path) -> None:
     pdf.save()
     extraction = extract_pdf(path)
     assert "line is off the page." in extraction.text and "touches the top edge" in extraction.text
-    boxes = boxes_for(extraction, 0, len(extraction.text))
+    boxes = boxes_for(extraction.chars, 0, len(extraction.text))
     assert len(boxes) == 2
     assert all(0.0 <= value <= 1.0 for box in boxes for value in (box.x0, box.y0, box.x1, box.y1))
     assert boxes[0].x0 == 0.0 or boxes[1].x0 == 0.0
@@ -355,7 +359,7 @@ def test_sentence_running_over_a_page_break_stays_whole(tmp_path: Path) -> None:
     assert crossing, "the test needs a sentence drawn over a page break"
     for number in crossing:
         start = extraction.text.index(sentences[number])  # whole: no line break inside it
-        boxes = boxes_for(extraction, start, start + len(sentences[number]))
+        boxes = boxes_for(extraction.chars, start, start + len(sentences[number]))
         assert [box.page for box in boxes] == [line.page for line in drawn.of_sentence(number)]
     assert " ".join(extraction.text.split()) == " ".join(sentences)  # breaks only where a sentence ends
     assert all(line.endswith(".") for line in extraction.text.splitlines())

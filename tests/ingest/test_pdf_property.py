@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.ingest.extraction import boxes_for
 from qa.ingest.pdf import extract_pdf
+from qa.layout import boxes_for
 from tests.ingest.pdfs import write_pdf
 
 TOLERANCE = 0.006  # of the page (about 4 points): pdfium's loose boxes use the font's bounds, ours the drawn size
@@ -41,7 +41,7 @@ def test_generated_pdf_text_and_boxes(document: list[list[str]], columns: int, s
         found = re.compile(r"\s".join(map(re.escape, sentence.split()))).search(extraction.text, position)
         assert found, sentence
         position = found.end()
-        boxes = boxes_for(extraction, found.start(), found.end())
+        boxes = boxes_for(extraction.chars, found.start(), found.end())
         lines = drawn.of_sentence(number)
         assert [box.page for box in boxes] == [line.page for line in lines]
         for box, line in zip(boxes, lines, strict=True):

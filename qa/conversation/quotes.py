@@ -3,38 +3,35 @@ evidence scores moved so that a follow-up is not answered with an earlier answer
 
 Earlier answers' quotes are found from the citations the history gives (spans), or else in the answer text itself
 (the extractive engine writes its quotes verbatim). When the question asks for something new, a sentence already
-quoted keeps only QUOTED_KEEP of its P(answers), unless it holds what the question adds (`EvidencePicker` decides:
-a figure or date no earlier question asked for, and its new terms), so a follow-up such as "and when?" gets a new
-sentence, or an abstention, instead of the previous quote.
+quoted keeps only QUOTED_KEEP of its P(answers), unless it holds what the question adds (a figure or date no
+earlier question asked for, and its new terms), so a follow-up such as "and when?" gets a new sentence, or an
+abstention, instead of the previous quote.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
 import re
-from collections.abc import Callable
 
-from qa.question import ARTICLE_PREFIX, FollowUp
+from qa.conversation.resolve import ARTICLE_PREFIX, FollowUp
 from qa.store import Store
-from qa.text import MARKER
+from qa.terms import TermStats
+from qa.text import MARKER, asks_for, holds_type, same_stem, terms
 
 # Set by hand on the dev conversations of eval/conversations.jsonl (`qa eval --conversations-only --split dev`).
 QUOTED_KEEP = 0.1  # share of P(answers) an already quoted sentence keeps when the question asks for something new
 OWN_COVERAGE = 0.3  # ...unless it holds this much (IDF-weighted) of the terms the question adds to earlier ones
-STEM_PREFIX = 4  # letters two forms of one word share at least ("lead" ~ "leader")
 MIN_QUOTE_CHARS = 12  # shorter sentences are not looked for in an answer's text
 SPACE = re.compile(r"\s+")
 
-# (sentence id, the earlier questions it was quoted for) -> whether it holds what the question newly asks
-AnswersNew = Callable[[int, list[str]], bool]
-
 
 class QuoteFinder:
-    """Maps what earlier answers cited or quoted back to the index's sentence ids."""
+    """Maps what earlier answers cited or quoted back to the index's sentence ids, and moves the evidence scores
+    of a follow-up away from them."""
 
-    def __init__(self, index: Store) -> None:
+    def __init__(self, index: Store, stats: TermStats) -> None:
         self.index = index
+        self.stats = stats
         self._starts: dict[str, tuple[list[int], list[int]]] | None = None  # source -> (starts, ids), by start
         self._texts: dict[str, list[int]] | None = None  # normalised sentence text -> ids
 
@@ -76,21 +73,34 @@ class QuoteFinder:
                 found.update(self._texts.get(" ".join(words[first:]), ()))
         return found
 
-    def demote(
-        self, scores: dict[int, float], follow_up: FollowUp, quoted: dict[int, list[str]], answers_new: AnswersNew
-    ) -> dict[int, float]:
+    def rescore(self, scores: dict[int, float], follow_up: FollowUp) -> dict[int, float]:
         """New P(answers) for the candidates (sentence id -> P): an already quoted sentence keeps QUOTED_KEEP of
         it when the question asks for something new that the sentence does not hold."""
         if not follow_up.asks_new:
             return scores
-        return {i: p * QUOTED_KEEP if i in quoted and not answers_new(i, quoted[i]) else p for i, p in scores.items()}
+        quoted = self.quoted(follow_up)
+        asked = asks_for(follow_up.question)
+        wanted = terms(follow_up.question)
+        return {
+            i: p * QUOTED_KEEP if i in quoted and not self.answers_new(i, quoted[i], asked, wanted) else p
+            for i, p in scores.items()
+        }
 
-
-def same_stem(a: str, b: str) -> bool:
-    """Whether two terms are forms of one word by their common start ("provide" ~ "provided", "lead" ~ "leader").
-    `qa.text.stem` keeps verb forms apart, which suits weighing terms but not this question."""
-    common = len(os.path.commonprefix([a, b]))
-    return common >= STEM_PREFIX and common >= min(len(a), len(b)) - 1
+    def answers_new(self, sentence_id: int, earlier: list[str], asked: tuple[bool, ...], wanted: set[str]) -> bool:
+        """Whether a sentence quoted for the `earlier` questions holds what the follow-up (asking for `asked`, with
+        terms `wanted`) asks beyond them: the figure, year or date none of them asked for, and enough of its own
+        terms."""
+        before = [asks_for(question) for question in earlier]
+        newly = tuple(now and not any(b[k] for b in before) for k, now in enumerate(asked))
+        newly = (newly[0], False, newly[2], newly[3], False)  # a name or a place is in almost any sentence
+        own = wanted - set().union(*(terms(question) for question in earlier))
+        if not any(newly) and not own:
+            return False  # it asks nothing the earlier questions did not
+        if any(newly) and not holds_type(newly, self.index.text(self.index.sentences[sentence_id])):
+            return False
+        found = self.stats.sentence_terms[sentence_id]
+        matched = {t for t in own if t in found or any(same_stem(t, word) for word in found)}
+        return not own or self.stats.coverage(own, matched) >= OWN_COVERAGE
 
 
 def _normal(text: str) -> str:

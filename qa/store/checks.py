@@ -1,5 +1,6 @@
-"""Index files -> their checks: format and settings, corpus ownership, and consistency (counts, vector dimensions,
-document and sentence hashes, spans, chunk sentence ids). Every problem is an IndexProblem naming the fix.
+"""A store's records -> their checks: format and settings, corpus ownership, and consistency (counts, document and
+sentence hashes, spans, chunk sentence ids), the same for every backend. Every problem is an IndexProblem naming
+the fix.
 """
 
 from __future__ import annotations
@@ -7,18 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qa.config import Settings
-from qa.errors import CorpusError, IndexCorrupt, IndexMismatch, QAError
+from qa.errors import CorpusError, IndexMismatch, QAError
+from qa.ingest import describe_formats
+from qa.store.base import Snapshot
 from qa.types import Chunk, Document, Sentence
 
-if TYPE_CHECKING:
-    from qa.store import Index
-
-FORMAT_VERSION = 2  # 2: sentences carry a digest of their text (both stores)
+FORMAT_VERSION = 3  # 2: sentences carry a digest of their text; 3: documents their extraction (both stores)
 
 
 def check_owner(settings: Settings) -> None:
@@ -33,7 +33,7 @@ def check_owner(settings: Settings) -> None:
     if owner is None and not (settings.index_dir / "manifest.json").exists() and not settings.corpus_dir.is_dir():
         raise CorpusError(
             f"Corpus folder {settings.corpus_dir} does not exist, and there is no index at {settings.index_dir} to "
-            "answer from: pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of .txt, .md or .jsonl articles."
+            f"answer from: pass --corpus DIR (or set QA_CORPUS_DIR) to a folder of {describe_formats()} articles."
         )
     if owner is None or owner == settings.corpus_dir.resolve():
         return
@@ -107,47 +107,50 @@ def check_format(index_dir: Path, manifest: dict[str, Any]) -> None:
         )
 
 
-def check_consistent(index: Index, digests: Sequence[str | None]) -> None:
-    problem = first_problem(index, digests)
-    if problem:
-        raise IndexCorrupt(f"Index at {index.path} is inconsistent ({problem}): rebuild it with `qa index`.")
-
-
-def first_problem(index: Index, digests: Sequence[str | None]) -> str | None:
-    """What is wrong with the loaded files, or None: counts, dimensions, hashes, spans and chunk sentence ids."""
-    counts = index.manifest.get("counts") or {}
-    dim = index.manifest.get("dim")
-    found = {"documents": len(index.documents), "sentences": len(index.sentences), "chunks": len(index.chunks)}
+def records_problem(
+    store: Snapshot, digests: Sequence[str | None], digest: Callable[[str], str], *, held: str = "the files"
+) -> str | None:
+    """What is wrong with a store's records, or None: counts against the manifest, document hashes, spans, each
+    sentence's stored text `digest`, chunk texts and sentence ids. `held` names where the records are."""
+    counts = store.manifest.get("counts") or {}
+    found = {"documents": len(store.documents), "sentences": len(store.sentences), "chunks": len(store.chunks)}
     if counts != found:
-        return f"the manifest counts {counts}, the files hold {found} (two documents with one source name?)"
-    if index.chunk_vectors.ntotal != len(index.chunks):
-        return f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks"
-    if index.sentence_vectors.ntotal != len(index.sentences):
-        return f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
-    if not index.chunk_vectors.d == index.sentence_vectors.d == dim:
-        return f"vector dimension {index.chunk_vectors.d}/{index.sentence_vectors.d} differs from the manifest's {dim}"
-    for doc in index.documents.values():
+        return f"the manifest counts {counts}, {held} hold {found} (two documents with one source name?)"
+    for doc in store.documents.values():
         if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
             return f"text of {doc.source} does not match its hash"
-    return span_problem(index, digests)
-
-
-def span_problem(index: Index, digests: Sequence[str | None]) -> str | None:
-    """Sentences and chunks must lie inside their documents, on the text they were built from."""
-    spans: list[Sentence | Chunk] = [*index.chunks, *index.sentences]
+        problem = layout_problem(doc)
+        if problem:
+            return problem
+    spans: list[Sentence | Chunk] = [*store.chunks, *store.sentences]
     for item in spans:
-        document = index.documents.get(item.source)
+        document = store.documents.get(item.source)
         if document is None or not 0 <= item.start < item.end <= len(document.text):
             return f"span {item.source}[{item.start}:{item.end}] is outside its document"
-    for number, (sentence, digest) in enumerate(zip(index.sentences, digests, strict=True)):
-        if digest != sentence_digest(index.text(sentence)):
+    for number, (sentence, stored) in enumerate(zip(store.sentences, digests, strict=True)):
+        if stored != digest(store.text(sentence)):
             return f"sentence {number} {sentence.source}[{sentence.start}:{sentence.end}] no longer matches its text"
-    sentences = index.sentences
-    for chunk in index.chunks:
-        if chunk.text != index.text(chunk):
-            return f"the text of chunk {chunk.id} differs from its document slice"
+    sentences = store.sentences
+    for chunk in store.chunks:
+        if chunk.text != store.text(chunk):
+            return f"a chunk's text differs from its document slice (chunk {chunk.id})"
         if not all(0 <= i < len(sentences) and sentences[i].source == chunk.source for i in chunk.sentence_ids):
             return f"chunk {chunk.id} has sentence_ids {list(chunk.sentence_ids)} outside its document's sentences"
+    return None
+
+
+def layout_problem(document: Document) -> str | None:
+    """What is wrong with a document's page table or character map, or None: pages must tile the text in order,
+    and the map must have one entry per character."""
+    position = 0
+    for page in document.pages:
+        if page.start != position or page.end < page.start:
+            return f"the page table of {document.source} does not tile its text (page {page.index})"
+        position = page.end
+    if document.pages and position != len(document.text):
+        return f"the page table of {document.source} ends at {position}, its text at {len(document.text)}"
+    if document.chars is not None and len(document.chars) != len(document.text):
+        return f"the character map of {document.source} has {len(document.chars)} entries for {len(document.text)}"
     return None
 
 

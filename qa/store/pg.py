@@ -3,12 +3,13 @@
 Records (documents, sentences, chunks) are read once per generation into memory; vectors and the lexical index
 stay in the database and are searched there. Every row carries the generations it is visible in (`born` <=
 g < `died`), so a worker keeps answering from its snapshot while another process re-indexes, and moves to the
-new corpus at its next question (`PgStore.newer`). Schema and writes: qa/store_pg_build.py.
+new corpus at its next question (`PgStore.newer`). Schema and writes: qa/store/pg_build.py. The connection pool
+and the snapshot reader share their error handling, hence one module a little over 300 lines.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import logging
 import math
@@ -23,11 +24,11 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from qa.config import Settings
-from qa.embed import require
-from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable
-from qa.integrity import check_compatible
-from qa.prepare import text_digest
-from qa.store import Kind
+from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable, require
+from qa.layout import CharMap, Page
+from qa.store.base import Kind, Snapshot
+from qa.store.build import text_digest
+from qa.store.checks import check_compatible, records_problem
 from qa.text import tokenize
 from qa.types import Chunk, Document, Sentence
 
@@ -139,22 +140,14 @@ class Pool:
 
 
 @dataclass(frozen=True)
-class PgStore:
+class PgStore(Snapshot):
     """One generation of the corpus in a PostgreSQL database: records in memory, vectors and words searched there."""
 
-    location: str
-    manifest: dict[str, Any]
-    documents: dict[str, Document]
-    sentences: list[Sentence]
-    chunks: list[Chunk]
     generation: int
     settings: Settings = field(repr=False)
     pool: Pool = field(repr=False, compare=False)
     keys: dict[str, list[int]] = field(repr=False, compare=False)  # database id of each position, per kind
     positions: dict[str, dict[int, int]] = field(repr=False, compare=False)
-
-    def text(self, item: Sentence | Chunk) -> str:
-        return self.documents[item.source].text[item.start : item.end]
 
     def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
         rows = self.pool.fetch(SEARCH[kind], {"g": self.generation, "q": _vector(query), "n": count})
@@ -244,7 +237,8 @@ def snapshot_in(conn: Any, settings: Settings, pool: Pool) -> PgStore:
     rows = {
         name: conn.execute(sql, {"g": generation}).fetchall()
         for name, sql in (
-            ("documents", f"SELECT id, source, title, sha256, body, skipped FROM qa_documents WHERE {VISIBLE}"),
+            ("documents", f"SELECT id, source, title, sha256, body, skipped, extraction, chars FROM qa_documents "
+             f"WHERE {VISIBLE}"),
             ("sentences", f"SELECT id, document_id, ordinal, start_at, end_at, kind, digest FROM qa_sentences "
              f"WHERE {VISIBLE} ORDER BY document_id, ordinal"),
             ("chunks", f"SELECT id, document_id, ordinal, start_at, end_at, body, sentence_ordinals "
@@ -276,6 +270,20 @@ def _state(conn: Any, location: str) -> tuple[int, dict[str, Any]]:
     return int(state[0]), manifest
 
 
+def _with_extraction(document: Document, extraction: dict[str, Any], chars: bytes | None) -> Document:
+    """`document` with what its extraction column and character map hold (nothing for a text file)."""
+    if not extraction:
+        return document
+    return dataclasses.replace(
+        document,
+        extractor=str(extraction["extractor"]),
+        file_sha256=str(extraction["file_sha256"]),
+        pages=tuple(Page(**page) for page in extraction["pages"]),
+        warnings=tuple(extraction["warnings"]),
+        chars=CharMap.from_bytes(bytes(chars)) if chars is not None else None,
+    )
+
+
 def _assemble(
     settings: Settings, pool: Pool, generation: int, manifest: dict[str, Any], rows: dict[str, list[Any]]
 ) -> tuple[PgStore, list[str]]:
@@ -293,8 +301,10 @@ def _assemble(
     digests: list[str] = []
     keys: dict[str, list[int]] = {"sentences": [], "chunks": []}
     for document_id in order:
-        _, source, title, sha256, body, skipped = by_id[document_id]
-        documents[source] = Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped)))
+        _, source, title, sha256, body, skipped, extraction, chars = by_id[document_id]
+        documents[source] = _with_extraction(
+            Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped))), _json(extraction), chars
+        )
         first = len(sentences)
         for key, _, _, start, end, kind, digest in grouped["sentences"][document_id]:
             sentences.append(Sentence(source, start, end, kind))
@@ -315,34 +325,12 @@ def _assemble(
 
 
 def check_snapshot(store: PgStore, digests: Sequence[str]) -> None:
-    """IndexCorrupt when the rows disagree with each other (a table edited by hand, a half-copied database), as
-    qa/integrity.py checks the FAISS files: counts, document hashes, spans, each sentence's text digest."""
-    problems = []
-    counts = store.manifest.get("counts", {})
-    found = {"documents": len(store.documents), "sentences": len(store.sentences), "chunks": len(store.chunks)}
-    if counts != found:
-        problems.append(f"the manifest counts {counts} but the tables hold {found}")
-    for document in store.documents.values():
-        if hashlib.sha256(document.text.encode("utf-8")).hexdigest() != document.sha256:
-            problems.append(f"the text of {document.source} does not match its hash")
-    spans: list[Sentence | Chunk] = [*store.chunks, *store.sentences]
-    for item in spans:
-        if not 0 <= item.start < item.end <= len(store.documents[item.source].text):
-            problems.append(f"span {item.source}[{item.start}:{item.end}] is outside its document")
-            break
-    if not problems:
-        problems += [
-            f"sentence {number} {s.source}[{s.start}:{s.end}] no longer matches its text"
-            for number, (s, digest) in enumerate(zip(store.sentences, digests, strict=True))
-            if digest != text_digest(store.text(s))
-        ][:1]
-    if any(c.text != store.text(c) for c in store.chunks):
-        problems.append("a chunk's text differs from its document slice")
-    if any(store.sentences[i].source != c.source for c in store.chunks for i in c.sentence_ids):
-        problems.append("a chunk names a sentence of another document")
-    if problems:
+    """IndexCorrupt when the rows disagree with each other (a table edited by hand, a half-copied database): the
+    checks every store's records get (`records_problem`)."""
+    problem = records_problem(store, digests, text_digest, held="the tables")
+    if problem:
         raise IndexCorrupt(
-            f"The index in {store.location} is inconsistent ({problems[0]}): was a qa_ table edited by hand? "
+            f"The index in {store.location} is inconsistent ({problem}): was a qa_ table edited by hand? "
             f"Fix: {DROP_FIX}"
         )
 

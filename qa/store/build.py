@@ -1,6 +1,7 @@
-"""Documents -> what a store writes: sentences and chunks with offsets, a vector per span (reusing known ones).
+"""The build steps every store shares: the documents to index, the embedding model loaded only when needed, and
+what a store writes: sentences and chunks with offsets and a vector per span (reusing known ones).
 
-Shared by both stores (qa/store.py, qa/store_pg_build.py).
+Used by both writers (qa/store/faiss.py, qa/store/pg_build.py).
 """
 
 from __future__ import annotations
@@ -9,18 +10,62 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.chunk import chunk_document
 from qa.config import Settings
-from qa.embed import embed_vectors
+from qa.embed import SentenceEmbedder, embed_vectors
 from qa.errors import EmptyCorpus
+from qa.ingest import load_corpus
 from qa.segment import split_sentences
+from qa.store.checks import check_unique
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    """What a build starts from: the documents (unique source names) and the embedding model, loaded on first call."""
+
+    documents: list[Document]
+    embedder: Callable[[], Embeddings]
+
+
+def build_input(
+    settings: Settings,
+    documents: Sequence[Document] | None,
+    embedder: Embeddings | None,
+    *,
+    previous: Mapping[str, Document] | None = None,
+    progress: Progress | None = None,
+) -> BuildInput:
+    """`documents`, or every article of settings.corpus_dir (never the index folder itself; documents of
+    `previous` reused when their file is unchanged), checked for unique names; `embedder`, or the configured model,
+    which loads only if some text needs embedding. `progress` gets the reading step, (0, total) first."""
+    if documents is None:
+        found = load_corpus(settings.corpus_dir, skip=[settings.index_dir], previous=previous, progress=progress)
+    else:
+        found = list(documents)
+        if progress:  # the step is done already: report it, so that the steps after it keep their places
+            progress(0, 1)
+            progress(1, 1)
+    check_unique(found)
+    return BuildInput(found, lambda: embedder or SentenceEmbedder(settings.embed_model))
+
+
+def warn_replacing(owner: Path | None, settings: Settings) -> None:
+    """Log that the index of another corpus folder (`owner`) is being replaced by one of settings.corpus_dir."""
+    if owner is not None and owner != settings.corpus_dir.resolve():
+        logger.warning(
+            "Replacing the index at %s, built from %s, with one of %s.",
+            settings.store_location,
+            owner,
+            settings.corpus_dir,
+        )
 
 
 @dataclass(frozen=True)

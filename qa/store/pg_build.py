@@ -4,10 +4,12 @@ One build is one transaction under an advisory lock: readers see the old generat
 and two builders take turns. Only documents whose content hash changed get new rows (their vectors reused by
 text digest where the database already has them); their old rows die with the new generation and are deleted
 `KEEP_GENERATIONS` builds later, so a worker still answering from the old snapshot keeps finding them.
+The schema and the steps of one build transaction stay together (a little over 300 lines): each step relies on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -16,14 +18,11 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING
 from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder, require
-from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable
-from qa.integrity import FORMAT_VERSION, check_compatible, check_unique, owner_in
-from qa.prepare import Prepared, no_text, prepare, text_digest
-from qa.store_pg import (
+from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable, QAError, require
+from qa.store.build import Prepared, build_input, no_text, prepare, text_digest, warn_replacing
+from qa.store.checks import FORMAT_VERSION, check_compatible, owner_in
+from qa.store.pg import (
     DROP_FIX,
     INSTALL,
     TABLES,
@@ -31,10 +30,12 @@ from qa.store_pg import (
     PgStore,
     Pool,
     connect,
+    load_pg,
     psycopg_module,
     snapshot_in,
     unavailable,
 )
+from qa.text import ENCODING
 from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def schema(dim: int) -> list[str]:
         "CREATE TABLE qa_state (id int PRIMARY KEY CHECK (id = 1), generation bigint NOT NULL, "
         "manifest jsonb NOT NULL)",
         "CREATE TABLE qa_documents (id bigserial PRIMARY KEY, source text NOT NULL, title text NOT NULL, "
-        "sha256 text NOT NULL, body text NOT NULL, skipped jsonb NOT NULL, born bigint NOT NULL, died bigint)",
+        "sha256 text NOT NULL, body text NOT NULL, skipped jsonb NOT NULL, born bigint NOT NULL, died bigint, "
+        "extraction jsonb NOT NULL DEFAULT '{}', chars bytea)",  # extracted documents: origin, pages, character map
         "CREATE TABLE qa_sentences (id bigserial PRIMARY KEY, "
         "document_id bigint NOT NULL REFERENCES qa_documents ON DELETE CASCADE, ordinal int NOT NULL, "
         "start_at int NOT NULL, end_at int NOT NULL, kind text NOT NULL, digest text NOT NULL, "
@@ -86,26 +88,20 @@ def build_pg(
 ) -> PgStore:
     """Index `settings.corpus_dir` (or `documents`) into the database at settings.store, embedding only new texts."""
     started = time.perf_counter()
-    documents = list(documents if documents is not None else load_corpus(settings.corpus_dir))
-    check_unique(documents)
-    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
+    build = build_input(settings, documents, embedder, previous=_previous_documents(settings), progress=progress)
+    documents = build.documents
 
     def write(conn: Any, state: tuple[int, dict[str, Any]] | None) -> bool:
-        owner = owner_in(state[1]) if state else None
-        if owner is not None and owner != settings.corpus_dir.resolve():
-            logger.warning(
-                "Replacing the index in %s, built from %s, with one of %s.", settings.store_location, owner,
-                settings.corpus_dir,
-            )  # fmt: skip
+        warn_replacing(owner_in(state[1]) if state else None, settings)
         indexed = _indexed(conn, state[0]) if state else {}
-        changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != d.sha256]
+        changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != _version(d)]
         current = {d.source for d in documents}
         replaced = {d.source for d in changed}
         retired = [key for source, (key, _) in indexed.items() if source not in current or source in replaced]
         if state and not changed and not retired:
             return False
         known = (lambda digests: _known_vectors(conn, digests)) if state else (lambda digests: {})
-        prepared = prepare(changed, settings, known, load, progress)
+        prepared = prepare(changed, settings, known, build.embedder, progress)
         kept_chunks = _count(conn, "qa_chunks", state[0]) - _count_of(conn, retired) if state else 0
         if kept_chunks + len(prepared.chunks) == 0:
             raise no_text(settings)
@@ -219,8 +215,26 @@ def _read_state(conn: Any, settings: Settings) -> tuple[int, dict[str, Any]] | N
 
 
 def _indexed(conn: Any, generation: int) -> dict[str, tuple[int, str]]:
-    rows = conn.execute(f"SELECT source, id, sha256 FROM qa_documents WHERE {VISIBLE}", {"g": generation})
-    return {source: (key, sha) for source, key, sha in rows.fetchall()}
+    """Each indexed document's row id and version (`_version`)."""
+    rows = conn.execute(
+        "SELECT source, id, sha256 || ' ' || coalesce(extraction->>'extractor', '') || ' ' || "
+        f"coalesce(extraction->>'file_sha256', '') FROM qa_documents WHERE {VISIBLE}",
+        {"g": generation},
+    )
+    return {source: (key, version) for source, key, version in rows.fetchall()}
+
+
+def _version(document: Document) -> str:
+    """What makes a document's row new: its text, and for an extracted one its reader version and file bytes."""
+    return f"{document.sha256} {document.extractor} {document.file_sha256}"
+
+
+def _previous_documents(settings: Settings) -> dict[str, Document]:
+    """The documents in the database (their extractions are reused), or none when it cannot be read."""
+    try:
+        return dict(load_pg(settings).documents)
+    except QAError:
+        return {}
 
 
 def _count(conn: Any, table: str, generation: int) -> int:
@@ -312,13 +326,30 @@ def _index_words(conn: Any, generation: int) -> None:
     conn.execute("DELETE FROM qa_lexemes WHERE chunks <= 0")
 
 
+def _extraction(document: Document) -> str:
+    """The extraction column: what read the document, from which bytes, its pages and warnings ({} for text)."""
+    if not document.extractor:
+        return "{}"
+    return json.dumps(
+        {
+            "extractor": document.extractor,
+            "file_sha256": document.file_sha256,
+            "pages": [dataclasses.asdict(page) for page in document.pages],
+            "warnings": list(document.warnings),
+        }
+    )
+
+
 def _copy_rows(conn: Any, prepared: Prepared, generation: int) -> None:
     """COPY the documents, then their sentences and chunks (binary, vectors included), numbered per document."""
     with conn.cursor() as cursor:
-        with cursor.copy("COPY qa_documents (source, title, sha256, body, skipped, born) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY qa_documents (source, title, sha256, body, skipped, born, extraction, chars) FROM STDIN"
+        ) as copy:
             for d in prepared.documents:
                 skipped = json.dumps([list(r) for r in d.skipped])
-                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation))
+                chars = d.chars.to_bytes() if d.chars is not None else None
+                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation, _extraction(d), chars))
     rows = conn.execute("SELECT source, id FROM qa_documents WHERE born = %s", (generation,)).fetchall()
     document_id = dict(rows)
     first_sentence: dict[str, int] = {}

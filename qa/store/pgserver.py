@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.embed import require
-from qa.errors import MissingDependency, QAError
+from qa.errors import MissingDependency, QAError, require
 
 logger = logging.getLogger(__name__)
 

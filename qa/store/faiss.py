@@ -1,9 +1,8 @@
-"""Corpus -> on-disk index (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
+"""Corpus -> the FAISS store on disk (manifest.json, documents/sentences/chunks JSONL, two FAISS files) and back.
 
-`Store` is what retrieval and evidence read, whichever backend holds the index: `Index` here (FAISS files, BM25 in
-memory) or `PgStore` (qa/store_pg.py, PostgreSQL + pgvector). Builds are incremental (vectors of unchanged texts
-are reused) and atomic (written aside, then swapped in). Nothing is pickled: JSON for records, FAISS's own writer
-for vectors.
+Builds are incremental (vectors of unchanged texts are reused) and atomic (written aside, then swapped in).
+Nothing is pickled: JSON for records, FAISS's own writer for vectors. BM25 (bm25s) is built in memory at first use.
+The reader and the writer of these files stay in one module (a little over 300 lines) so the format is defined once.
 """
 
 from __future__ import annotations
@@ -17,97 +16,52 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 import bm25s
 import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa.chunk import ENCODING
 from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embed import SentenceEmbedder
-from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
-from qa.integrity import (
+from qa.errors import ExtractionError, IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.layout import CharMap, Page
+from qa.store.base import Kind, Snapshot
+from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
+from qa.store.checks import (
     FORMAT_VERSION,
     check_compatible,
-    check_consistent,
     check_format,
-    check_unique,
     corpus_of,
     one_line,
+    records_problem,
     sentence_digest,
 )
-from qa.prepare import no_text, prepare, text_digest
-from qa.text import tokenize
+from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
 logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
-
-
-Kind = Literal["chunks", "sentences"]
-
-
-@runtime_checkable
-class Store(Protocol):
-    """One consistent corpus as retrieval and evidence see it. Ids are positions in `chunks` / `sentences`."""
-
-    @property
-    def location(self) -> str:
-        """The folder or the database URL (never with a password): for messages."""
-
-    @property
-    def manifest(self) -> Mapping[str, Any]: ...
-
-    @property
-    def documents(self) -> Mapping[str, Document]: ...
-
-    @property
-    def sentences(self) -> Sequence[Sentence]: ...
-
-    @property
-    def chunks(self) -> Sequence[Chunk]: ...
-
-    def text(self, item: Sentence | Chunk) -> str:
-        """The exact document slice of a sentence or chunk."""
-
-    def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
-        """Ids of the `count` chunks or sentences nearest to a unit `query` vector (inner product), best first."""
-
-    def vectors(self, kind: Kind, ids: Sequence[int]) -> np.ndarray:
-        """The stored unit vectors of `ids`, one row each, in the order given."""
-
-    def lexical(self, query: str, count: int) -> list[int]:
-        """Ids of at most `count` chunks sharing words with `query`, best first (none when no word matches)."""
+CHARS = "chars"  # the folder of PDF character maps, one .npz (no pickle) per document that has one
 
 
 @dataclass(frozen=True)
-class Index:
-    """The FAISS store: records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
+class FaissStore(Snapshot):
+    """The FAISS store: the records plus the two vector indexes (chunks and sentences), BM25 built at first use."""
 
-    path: Path
-    manifest: dict[str, Any]
-    documents: dict[str, Document]
-    sentences: list[Sentence]
-    chunks: list[Chunk]
     chunk_vectors: Any  # faiss.Index
     sentence_vectors: Any  # faiss.Index
     _bm25: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
-    def location(self) -> str:
-        return str(self.path)
-
-    def text(self, item: Sentence | Chunk) -> str:
-        return self.documents[item.source].text[item.start : item.end]
+    def path(self) -> Path:
+        return Path(self.location)
 
     def search(self, kind: Kind, query: np.ndarray, count: int) -> list[int]:
         return search_one(self.chunk_vectors if kind == "chunks" else self.sentence_vectors, query, count)
@@ -128,6 +82,10 @@ class Index:
             return []
         ids, scores = bm25.retrieve([tokens], k=min(count, len(self.chunks)), show_progress=False)
         return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def newer(self) -> None:
+        """Files are read into memory once: a worker restarts to serve a rebuilt folder."""
+        return None
 
     def bm25(self) -> Any:
         """The BM25 index of the chunks (bm25s), built once, at first use, by one thread."""
@@ -152,43 +110,38 @@ def search_one(vectors: Any, query: np.ndarray, count: int) -> list[int]:
     return [int(i) for i in ids[0] if i >= 0]
 
 
-def build_index(
+def build_faiss(
     settings: Settings,
     *,
     documents: Sequence[Document] | None = None,
     embedder: Embeddings | None = None,
     progress: Progress | None = None,
-) -> Index:
+) -> FaissStore:
     """Index `settings.corpus_dir` (or `documents` read from it) into `settings.index_dir`, embedding only
     texts not already indexed there. The new index is checked before it replaces the old one.
 
     `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
     """
     started = time.perf_counter()
-    if documents is None:
-        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
-    check_unique(documents)
-    owner = corpus_of(settings.index_dir)
-    if owner is not None and owner != settings.corpus_dir.resolve():
-        logger.warning(
-            "Replacing the index at %s, built from %s, with one of %s.", settings.index_dir, owner, settings.corpus_dir
-        )
-    load = lambda: embedder or SentenceEmbedder(settings.embed_model)  # noqa: E731 - the model loads only if needed
-    prepared = prepare(documents, settings, lambda digests: _cached_vectors(settings), load, progress)
+    build = build_input(settings, documents, embedder, previous=_previous_documents(settings), progress=progress)
+    warn_replacing(corpus_of(settings.index_dir), settings)
+    prepared = prepare(build.documents, settings, lambda digests: _cached_vectors(settings), build.embedder, progress)
     sentences, chunks = prepared.sentences, prepared.chunks
     if not chunks:
         raise no_text(settings)
     chunk_index = vector_index(prepared.chunk_vectors, settings)
     sentence_index = vector_index(prepared.sentence_vectors, settings)
     dim = prepared.chunk_vectors.shape[1]
-    manifest = _manifest(documents, sentences, chunks, dim, settings, time.perf_counter() - started)
-    records = (documents, sentences, chunks, chunk_index, sentence_index)
+    manifest = _manifest(build.documents, sentences, chunks, dim, settings, time.perf_counter() - started)
+    records = (build.documents, sentences, chunks, chunk_index, sentence_index)
     index = _write_atomically(settings.index_dir, manifest, *records, settings=settings)
-    logger.info("Indexed %d documents, %d chunks in %.1f s", len(documents), len(chunks), manifest["build_seconds"])
+    logger.info(
+        "Indexed %d documents, %d chunks in %.1f s", len(build.documents), len(chunks), manifest["build_seconds"]
+    )
     return index
 
 
-def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
+def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
     """Load and check an index; raise IndexNotFound, IndexCorrupt or IndexMismatch with the fix."""
     manifest_path = index_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -198,34 +151,51 @@ def load_index(index_dir: Path, settings: Settings | None = None) -> Index:
         if not isinstance(manifest, dict):
             raise ValueError(f"manifest.json holds a JSON {type(manifest).__name__}, not an object")
         check_format(index_dir, manifest)
-        documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", _document)}
+        documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", lambda r: _document(r, index_dir))}
         raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
         sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
         chunk_vectors = faiss.read_index(str(index_dir / "chunks.faiss"))
         sentence_vectors = faiss.read_index(str(index_dir / "sentences.faiss"))
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError, ExtractionError) as exc:
         raise IndexCorrupt(
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
-    index = Index(index_dir, manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
-    check_consistent(index, [r.get("digest") for r in raw_sentences])
+    index = FaissStore(str(index_dir), manifest, documents, sentences, chunks, chunk_vectors, sentence_vectors)
+    problem = _vector_problem(index) or records_problem(
+        index, [r.get("digest") for r in raw_sentences], sentence_digest
+    )
+    if problem:
+        raise IndexCorrupt(f"Index at {index_dir} is inconsistent ({problem}): rebuild it with `qa index`.")
     if settings is not None:
         check_compatible(manifest, settings)
     return index
 
 
-def stale_sources(index: Store, documents: Iterable[Document]) -> list[str]:
-    """Sources added, changed or removed since the index was built."""
-    current = {d.source: d.sha256 for d in documents}
-    indexed = {source: doc.sha256 for source, doc in index.documents.items()}
-    return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))
+def _vector_problem(index: FaissStore) -> str | None:
+    """What is wrong with the FAISS files beside the records, or None: vector counts and dimensions."""
+    dim = index.manifest.get("dim")
+    if index.chunk_vectors.ntotal != len(index.chunks):
+        return f"chunks.faiss has {index.chunk_vectors.ntotal} vectors for {len(index.chunks)} chunks"
+    if index.sentence_vectors.ntotal != len(index.sentences):
+        return f"sentences.faiss has {index.sentence_vectors.ntotal} vectors, for {len(index.sentences)} sentences"
+    if not index.chunk_vectors.d == index.sentence_vectors.d == dim:
+        return f"vector dimension {index.chunk_vectors.d}/{index.sentence_vectors.d} differs from the manifest's {dim}"
+    return None
+
+
+def _previous_documents(settings: Settings) -> dict[str, Document]:
+    """The documents of the index at settings.index_dir (their extractions are reused), or none if unreadable."""
+    try:
+        return {d.source: d for d in load_faiss(settings.index_dir, settings).documents.values()}
+    except QAError:
+        return {}
 
 
 def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the texts already in the index at settings.index_dir, keyed by text hash."""
     try:
-        old = load_index(settings.index_dir, settings)
+        old = load_faiss(settings.index_dir, settings)
     except QAError:
         return {}
     cached: dict[str, np.ndarray] = {}
@@ -263,9 +233,7 @@ def _manifest(
     seconds: float,
 ) -> dict[str, Any]:
     chunk_counts = Counter(c.source for c in chunks)
-    per_doc = {
-        d.source: {"sha256": d.sha256, "chars": len(d.text), "chunks": chunk_counts[d.source]} for d in documents
-    }
+    per_doc = {d.source: _manifest_entry(d, chunk_counts[d.source]) for d in documents}
     return {
         "format_version": FORMAT_VERSION,
         "embed_model": settings.embed_model,
@@ -282,6 +250,14 @@ def _manifest(
     }
 
 
+def _manifest_entry(document: Document, chunks: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"sha256": document.sha256, "chars": len(document.text), "chunks": chunks}
+    if document.extractor:  # an extracted document: what read it, from which bytes, and what it could not read
+        entry |= {"extractor": document.extractor, "file_sha256": document.file_sha256, "pages": len(document.pages)}
+        entry |= {"warnings": list(document.warnings)} if document.warnings else {}
+    return entry
+
+
 def _write_atomically(
     target: Path,
     manifest: dict[str, Any],
@@ -292,14 +268,14 @@ def _write_atomically(
     sentence_index: Any,
     *,
     settings: Settings,
-) -> Index:
+) -> FaissStore:
     """Write every file into a fresh folder beside `target`, load and check it, then swap it in with renames."""
     if target.exists() and any(target.iterdir()) and not (target / "manifest.json").exists():
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
-        _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
+        _write_jsonl(staging / "documents.jsonl", (_document_record(d, n, staging) for n, d in enumerate(documents)))
         text_of = {d.source: d.text for d in documents}
         _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
@@ -307,7 +283,7 @@ def _write_atomically(
         faiss.write_index(sentence_index, str(staging / "sentences.faiss"))
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         try:
-            index = load_index(staging, settings)
+            index = load_faiss(staging, settings)
         except IndexProblem as exc:  # subtle: never swap in an index that the next load would refuse
             raise IndexCorrupt(
                 f"The new index of {settings.corpus_dir} failed its check ({exc}); the previous index at {target} "
@@ -316,7 +292,7 @@ def _write_atomically(
         _swap(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return dataclasses.replace(index, path=target)
+    return dataclasses.replace(index, location=str(target))
 
 
 def _swap(staging: Path, target: Path) -> None:
@@ -327,15 +303,29 @@ def _swap(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def _document_record(document: Document) -> dict[str, Any]:
-    record = asdict(document)
+def _document_record(document: Document, number: int, folder: Path) -> dict[str, Any]:
+    """A document's JSON record; its character map, if any, goes to chars/<number>.npz, named in the record."""
+    record = {f.name: getattr(document, f.name) for f in dataclasses.fields(document) if f.name != "chars"}
     record["skipped"] = [list(r) for r in document.skipped]
+    record["pages"] = [asdict(page) for page in document.pages]
+    record["warnings"] = list(document.warnings)
+    record["chars"] = None
+    if document.chars is not None:
+        record["chars"] = f"{CHARS}/{number}.npz"
+        (folder / CHARS).mkdir(exist_ok=True)
+        (folder / record["chars"]).write_bytes(document.chars.to_bytes())
     return record
 
 
-def _document(record: dict[str, Any]) -> Document:
+def _document(record: dict[str, Any], folder: Path) -> Document:
     record["skipped"] = tuple(tuple(r) for r in record["skipped"])
-    return Document(**record)
+    record["pages"] = tuple(Page(**page) for page in record.get("pages", ()))
+    record["warnings"] = tuple(record.get("warnings", ()))
+    name = record.pop("chars", None)
+    if name is not None and (not isinstance(name, str) or not name.startswith(f"{CHARS}/") or ".." in name):
+        raise ValueError(f"a document names {name!r} as its character map")
+    chars = CharMap.from_bytes((folder / name).read_bytes()) if name else None
+    return Document(**record, chars=chars)
 
 
 def _sentence_record(sentence: Sentence, text: str) -> dict[str, Any]:
