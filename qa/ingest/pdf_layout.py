@@ -20,6 +20,7 @@ JOINING_HYPHENS = {"-", "\u2010"}
 KEPT_DASHES = {"-", "\u2010", "\u2011", "\u2012", "\u2013"}
 SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
 MARGIN = 0.09  # running headers and footers lie within 9% of an edge of the page (body text starts near 1 in.)
+CONTINUATION_TOP = 0.3  # a sentence runs on over a page break into a line starting in the top 30% of the page
 HEADER_SHARE = 0.4  # a line repeated in a margin of this share of the pages (and at least 3) is a running header
 
 
@@ -107,23 +108,13 @@ def assemble(
     blank: list[int] = []
     for position, page in enumerate(pages):
         start = out.length
-        next_page = pages[position + 1] if position + 1 < len(pages) else None
         if not page.lines:
             note = f"[page {page.index}: no text layer]\n"
             blank.append(page.index)
             skipped.append((out.length, out.length + len(note), "no text layer"))
             out.add_inserted(note)
-        for number, line in enumerate(page.lines):
-            is_running = (page.index, number) in running
-            following = page.lines[number + 1] if number + 1 < len(page.lines) else None
-            text, joiner = line.text, "\n"
-            if following is not None and line.glued and is_running == ((page.index, number + 1) in running):
-                joiner = ""
-            elif following is not None and not is_running and (page.index, number + 1) not in running:
-                text, joiner = _join(line, following)
-            elif following is None and not is_running and next_page and next_page.lines:
-                if (next_page.index, 0) not in running:  # a sentence running on over the page break
-                    text, joiner = _join(line, next_page.lines[0], next_page=True)
+        following_page = _body(pages[position + 1], running) if position + 1 < len(pages) else []
+        for line, text, joiner, is_running in _page_order(page, running, following_page):
             line_start = out.length
             out.add_line(text, line, page.index)
             out.add_inserted(joiner)
@@ -141,6 +132,60 @@ def assemble(
         warnings=tuple(warnings),
         chars=out.char_map(),
     )
+
+
+def _body(page: PageLines, running: set[tuple[int, int]]) -> list[Line]:
+    return [line for number, line in enumerate(page.lines) if (page.index, number) not in running]
+
+
+def _page_order(
+    page: PageLines, running: set[tuple[int, int]], next_body: list[Line]
+) -> list[tuple[Line, str, str, bool]]:
+    """The page's lines in text order as (line, text, joiner, is running): the body lines joined into paragraphs
+    (the last one running on into `next_body`, the next page's, when a sentence continues there), and the running
+    lines set after the body's first paragraph (or its first sentence end), not where they were drawn.
+
+    subtle: drawn in order, the footer of one page and the header of the next fall between the halves of a
+    sentence that runs over the page break; set after the first paragraph, they stay on their page and in the
+    text (skipped), and the sentence stays one span, citable with boxes on both pages.
+    """
+    lines = page.lines
+    is_running = [(page.index, number) in running for number in range(len(lines))]
+    last_body = max((number for number, flag in enumerate(is_running) if not flag), default=-1)
+    heads = [(number, line) for number, line in enumerate(lines) if is_running[number]]
+    order: list[tuple[Line, str, str, bool]] = []
+    for number, line in enumerate(lines[: last_body + 1]):
+        if is_running[number]:
+            continue
+        text, joiner = line.text, "\n"
+        if number < last_body and not is_running[number + 1]:  # a running line between two body lines ends one
+            following = lines[number + 1]
+            text, joiner = (text, "") if line.glued else _join(line, following)
+        elif number == last_body and next_body:  # a sentence running on over the page break
+            text, joiner = _join(line, next_body[0], next_page=True)
+        order.append((line, text, joiner, False))
+    place = _after_first_paragraph(order)
+    run: list[tuple[Line, str, str, bool]] = []
+    for position, (number, line) in enumerate(heads):
+        glued = line.glued and position + 1 < len(heads) and heads[position + 1][0] == number + 1
+        run.append((line, line.text, "" if glued else "\n", True))
+    return order[:place] + run + order[place:]
+
+
+def _after_first_paragraph(order: list[tuple[Line, str, str, bool]]) -> int:
+    """Where the running lines go: after the first body line ending a paragraph; else after the first ending a
+    sentence (which then ends its line); else at the end of the page, which then ends its paragraph."""
+    for position, (_, _, joiner, _) in enumerate(order):
+        if joiner == "\n":
+            return position + 1
+    for position, (line, text, joiner, running) in enumerate(order[:-1]):
+        if SENTENCE_END.search(text) and joiner == " ":
+            order[position] = (line, text, "\n", running)
+            return position + 1
+    if order:  # a page without a sentence end: its last line ends it, as drawn
+        line, text, _, running = order[-1]
+        order[-1] = (line, line.text, "\n", running)
+    return len(order)
 
 
 def _blank_page_warnings(blank: list[int]) -> list[str]:
@@ -182,6 +227,8 @@ def _hyphen_join(text: str, following: str) -> tuple[str, str]:
 def _continues_on_next_page(line: Line, following: Line) -> bool:
     """The page's last line runs on into the next page's first: no sentence end, no table, the same font size."""
     if line.row or following.row or SENTENCE_END.search(line.text):
+        return False
+    if following.top > CONTINUATION_TOP:  # pdfium may read a page's footnotes first: not where a sentence goes on
         return False
     return abs(following.height - line.height) <= 0.25 * line.height
 

@@ -15,6 +15,8 @@ from qa.errors import CorpusError, EncryptedDocument, UnreadableDocument
 from qa.ingest.extraction import Extraction
 from qa.ingest.pdf import extract_pdf, render_page
 from qa.layout import Box, CharMap, boxes_for
+from qa.segment import split_sentences
+from qa.types import Document
 from tests.ingest.pdfs import register_dejavu, write_lines, write_pdf
 
 DOCS = Path(__file__).resolve().parent.parent / "data" / "docs"
@@ -211,11 +213,12 @@ def test_two_columns_headers_labels_and_an_image_page(tmp_path: Path) -> None:
     assert extraction.warnings == ("page 3 has no text layer (scanned? no OCR is done); it has no citable text.",)
     reasons = [reason for _, _, reason in extraction.skipped]
     assert reasons.count("no text layer") == 1
-    for page in extraction.pages:  # pdfium reads the header and footer first: one skipped range a page
+    for page in extraction.pages:  # header and footer set after the page's first paragraph: one skipped range
         if page.index != 3:
             head = f"ACME Annual Report 2024\nPage {page.index}\n"
-            assert extraction.text[page.start : page.start + len(head)] == head
-            assert (page.start, page.start + len(head), "running header or footer") in extraction.skipped
+            start = extraction.text.index(head, page.start)
+            assert start + len(head) <= page.end and extraction.text[start - 1] == "\n"
+            assert (start, start + len(head), "running header or footer") in extraction.skipped
     body = unskipped(extraction)
     assert "ACME" not in body and "Page " not in body
     image_page = extraction.pages[2]
@@ -363,3 +366,30 @@ def test_sentence_running_over_a_page_break_stays_whole(tmp_path: Path) -> None:
         assert [box.page for box in boxes] == [line.page for line in drawn.of_sentence(number)]
     assert " ".join(extraction.text.split()) == " ".join(sentences)  # breaks only where a sentence ends
     assert all(line.endswith(".") for line in extraction.text.splitlines())
+
+
+def test_sentence_over_a_page_break_between_running_lines_stays_whole_and_citable(tmp_path: Path) -> None:
+    """The footer of one page and the header of the next are drawn between the halves of the sentence: they are
+    set aside (still skipped, still on their page), so the sentence is one span that the segmenter can cite."""
+    sentences = [f"Clause {n} of the lease binds the tenant to repair the {WORDS[n % 7]} fences." for n in range(200)]
+    path = tmp_path / "lease.pdf"
+    drawn = write_pdf(path, [sentences], header="Lease of the farm, page {page}", footer="Draft for review")
+    extraction = extract_pdf(path)
+    document = Document("lease.pdf", extraction.text, "lease", "", extraction.skipped, pages=extraction.pages)
+    spans = {extraction.text[s.start : s.end] for s in split_sentences(document)}
+    crossing = [n for n in range(len(sentences)) if len({line.page for line in drawn.of_sentence(n)}) == 2]
+    assert len(crossing) >= 2, "the test needs sentences drawn over page breaks"
+    for number in crossing:
+        start = extraction.text.index(sentences[number])
+        end = start + len(sentences[number])
+        assert not any(s < end and start < e for s, e, _ in extraction.skipped)
+        assert sentences[number] in spans
+        boxes = boxes_for(extraction.chars, start, end)
+        assert [box.page for box in boxes] == [line.page for line in drawn.of_sentence(number)]
+        assert [p.index for p in extraction.pages_of(start, end)] == sorted({box.page for box in boxes})
+    running = [extraction.text[s:e] for s, e, reason in extraction.skipped if reason == "running header or footer"]
+    assert len(running) == 2 * drawn.pages or len(running) == drawn.pages  # merged when adjacent
+    assert "Draft for review" not in unskipped(extraction) and "Lease of the farm" not in unskipped(extraction)
+    for page in extraction.pages:  # every running line stays within its own page's range
+        text = extraction.text[page.start : page.end]
+        assert f"Lease of the farm, page {page.index}\n" in text and "Draft for review\n" in text
