@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 EXTRACTOR = f"pypdfium2 {pdfium.PYPDFIUM_INFO} (pdfium {pdfium.PDFIUM_INFO.build})"
 MAX_RENDER_PIXELS = 40_000_000
+PLACEHOLDER_TITLES = {"untitled", "untitled document", "title", "document"}
 PDFIUM_ERRORS = {
     pdfium_c.FPDF_ERR_FILE: "the file cannot be opened",
     pdfium_c.FPDF_ERR_FORMAT: "it is not a PDF or it is damaged (truncated?)",
@@ -102,7 +103,8 @@ def _title(document: pdfium.PdfDocument) -> str | None:
         title = document.get_metadata_value("Title").strip()
     except (pdfium.PdfiumError, ValueError):
         return None
-    return title or None
+    # tools write a placeholder when the author gave none (reportlab "untitled"): then the first line is the title
+    return title if title and title.casefold() not in PLACEHOLDER_TITLES else None
 
 
 def _read_page(document: pdfium.PdfDocument, index: int, warnings: list[str]) -> PageLines:
