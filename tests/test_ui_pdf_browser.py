@@ -1,22 +1,22 @@
 """A PDF citation in real Chromium: clicking it shows the cited page as an image with boxes that lie over the
-quoted words as pdfium reports them (the screenshot is kept as ui/screenshot-pdf.png)."""
+quoted words as pdfium reports them (a screenshot goes to test-artifacts/; ui/screenshot-pdf.png shows the same view
+over eval/formats with MiniLM)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qa import Assistant, Settings
-from tests.conftest import COVERAGE_RANKER, ROOT
+from tests.conftest import COVERAGE_RANKER
 from tests.fakes import HashEmbeddings
 from tests.ingest.pdfs import write_pdf
 from tests.ingest.test_pdf import pdfium_word_boxes
 from tests.servers import live_server
-from tests.test_ui_browser import ask, browser, page  # noqa: F401  (fixtures)
+from tests.test_ui_browser import ARTIFACTS, ask, browser, page  # noqa: F401  (fixtures)
 
 pytestmark = [
     pytest.mark.slow,
@@ -85,7 +85,8 @@ def test_a_pdf_citation_shows_its_page_with_boxes_over_the_quoted_words(
         assert any(covered(b, number, shown) for number, b in found), f"no box lies over pdfium's {word!r}"
     for box in shown:  # one printed line each: about the font's height (11 pt on a 792 pt page), not more
         assert 0.01 < box["y1"] - box["y0"] < 0.03 and box["x1"] > box["x0"]
-    page.screenshot(path=str(Path(ROOT) / "ui" / "screenshot-pdf.png"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-pdf-citation.png"))
 
 
 def covered(word: tuple[float, float, float, float], number: int, shown: list[dict[str, float]]) -> bool:

@@ -43,7 +43,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 MAX_ZIP_BYTES = 200_000_000  # a DOCX or EPUB unpacks to at most this much (a decompression bomb is refused)
 MAX_ZIP_MEMBERS = 20_000
-RULES = 1  # the version of the text rules above and in the extractors: a change re-extracts every document
+RULES = 2  # the version of the text rules above and in the extractors: a change re-extracts every document
 MAX_DOCUMENT_BYTES = 500_000_000  # a document file (a PDF of thousands of pages) may be larger than a text file
 NO_TEXT = "no text found in the document (only images, or markup without text?); it has no citable text"
 
@@ -162,7 +162,7 @@ def document_from(source: str, extraction: Extraction, version: str, file_sha256
     return Document(
         source=source,
         text=text,
-        title=extraction.title or first_line(text) or source,
+        title=extraction.title or first_line(_unskipped(text, skipped)) or source,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         skipped=tuple(skipped),
         extractor=version,
@@ -171,6 +171,15 @@ def document_from(source: str, extraction: Extraction, version: str, file_sha256
         warnings=extraction.warnings,
         chars=extraction.chars,
     )
+
+
+def _unskipped(text: str, skipped: list[tuple[int, int, str]]) -> str:
+    """The text with its skipped ranges as line breaks: a running footer is no title."""
+    kept, position = [], 0
+    for start, end, _ in skipped:
+        kept.append(text[position : max(start, position)])
+        position = max(position, end)
+    return "\n".join([*kept, text[position:]])
 
 
 def unread_document(source: str, reason: str, version: str, file_sha256: str) -> Document:
