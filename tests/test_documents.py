@@ -20,7 +20,7 @@ from qa.cite import place
 from qa.cli import cli
 from qa.ingest.pdf import PdfReader
 from qa.store import build_faiss, load_faiss
-from qa.types import Citation
+from qa.types import Citation, citation_record
 from tests.conftest import COVERAGE_RANKER
 from tests.fakes import HashEmbeddings
 from tests.ingest.pdfs import _draw_image, write_pdf
@@ -197,3 +197,42 @@ def test_a_2000_page_pdf_reports_progress_by_page_and_costs_linear_time(tmp_path
     seconds = time.process_time() - started
     assert len(document.pages) == 2000 and len(reports) == 2000 and reports[-1] == (2000, 2000)
     assert seconds < 2000 / 50  # at least 50 pages per CPU-second (about 150 measured)
+
+
+def test_every_front_carries_the_pages_and_boxes_of_a_pdf_citation(tmp_path: Path) -> None:
+    """/api/ask, the OpenAI-compatible endpoint's citation fields and the MCP ask tool: the same citation record."""
+    anyio = pytest.importorskip("anyio")
+    pytest.importorskip("mcp")
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.servers import live_server
+    from ui.app import build_server
+    from ui.mcp_server import build_mcp
+
+    settings = Settings(
+        corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", engine="extractive", ranker_path=COVERAGE_RANKER
+    )
+    settings.corpus_dir.mkdir()
+    write_pdf(settings.corpus_dir / "lease.pdf", [LEASE], header=HEADER + " {page}", footer=FOOTER)
+    assistant = Assistant.load(settings, embedder=HashEmbeddings())
+    question = "By which year must the tenant repair the west fences under clause 73?"
+    expected = [citation_record(c) for c in assistant.ask(question).citations]
+    assert expected and all(c["page_start"] and c["boxes"] for c in expected)
+    with live_server(build_server(assistant, settings)) as url:  # (the server's Host check wants 127.0.0.1)
+        assert httpx.post(url + "/api/ask", json={"question": question}, timeout=60).json()["citations"] == expected
+        body = {"model": "qa-extractive", "messages": [{"role": "user", "content": question}]}
+        reply = httpx.post(url + "/v1/chat/completions", json=body, timeout=60).json()
+        assert reply["choices"][0]["message"]["citations"] == expected
+
+    async def ask_over_mcp(url: str) -> dict[str, Any]:
+        async with streamable_http_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            result = await session.call_tool("ask", {"question": question})
+            assert not result.is_error, result.content
+            return dict(result.structured_content)
+
+    with live_server(build_mcp(assistant).streamable_http_app(host="127.0.0.1")) as url:
+        record = anyio.run(ask_over_mcp, url + "/mcp")
+    assert record["citations"] == expected
