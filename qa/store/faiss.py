@@ -28,7 +28,6 @@ from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
 from qa.errors import ExtractionError, IndexCorrupt, IndexNotFound, IndexProblem, QAError
-from qa.layout import CharMap, Page
 from qa.store.base import Kind, Snapshot
 from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
 from qa.store.checks import (
@@ -40,6 +39,7 @@ from qa.store.checks import (
     records_problem,
     sentence_digest,
 )
+from qa.store.records import extraction_record, with_extraction
 from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -305,11 +305,9 @@ def _swap(staging: Path, target: Path) -> None:
 
 def _document_record(document: Document, number: int, folder: Path) -> dict[str, Any]:
     """A document's JSON record; its character map, if any, goes to chars/<number>.npz, named in the record."""
-    record = {f.name: getattr(document, f.name) for f in dataclasses.fields(document) if f.name != "chars"}
-    record["skipped"] = [list(r) for r in document.skipped]
-    record["pages"] = [asdict(page) for page in document.pages]
-    record["warnings"] = list(document.warnings)
-    record["chars"] = None
+    record: dict[str, Any] = {"source": document.source, "title": document.title, "sha256": document.sha256}
+    record["text"] = document.text
+    record |= {"skipped": [list(r) for r in document.skipped], "extraction": extraction_record(document), "chars": None}
     if document.chars is not None:
         record["chars"] = f"{CHARS}/{number}.npz"
         (folder / CHARS).mkdir(exist_ok=True)
@@ -318,14 +316,12 @@ def _document_record(document: Document, number: int, folder: Path) -> dict[str,
 
 
 def _document(record: dict[str, Any], folder: Path) -> Document:
-    record["skipped"] = tuple(tuple(r) for r in record["skipped"])
-    record["pages"] = tuple(Page(**page) for page in record.get("pages", ()))
-    record["warnings"] = tuple(record.get("warnings", ()))
-    name = record.pop("chars", None)
+    name = record["chars"]
     if name is not None and (not isinstance(name, str) or not name.startswith(f"{CHARS}/") or ".." in name):
         raise ValueError(f"a document names {name!r} as its character map")
-    chars = CharMap.from_bytes((folder / name).read_bytes()) if name else None
-    return Document(**record, chars=chars)
+    skipped = tuple((int(start), int(end), str(reason)) for start, end, reason in record["skipped"])
+    document = Document(record["source"], record["text"], record["title"], record["sha256"], skipped)
+    return with_extraction(document, record["extraction"], (folder / name).read_bytes() if name else None)
 
 
 def _sentence_record(sentence: Sentence, text: str) -> dict[str, Any]:

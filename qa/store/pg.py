@@ -9,7 +9,6 @@ and the snapshot reader share their error handling, hence one module a little ov
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -25,10 +24,10 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailable, require
-from qa.layout import CharMap, Page
 from qa.store.base import Kind, Snapshot
 from qa.store.build import text_digest
 from qa.store.checks import check_compatible, records_problem
+from qa.store.records import with_extraction
 from qa.text import tokenize
 from qa.types import Chunk, Document, Sentence
 
@@ -270,20 +269,6 @@ def _state(conn: Any, location: str) -> tuple[int, dict[str, Any]]:
     return int(state[0]), manifest
 
 
-def _with_extraction(document: Document, extraction: dict[str, Any], chars: bytes | None) -> Document:
-    """`document` with what its extraction column and character map hold (nothing for a text file)."""
-    if not extraction:
-        return document
-    return dataclasses.replace(
-        document,
-        extractor=str(extraction["extractor"]),
-        file_sha256=str(extraction["file_sha256"]),
-        pages=tuple(Page(**page) for page in extraction["pages"]),
-        warnings=tuple(extraction["warnings"]),
-        chars=CharMap.from_bytes(bytes(chars)) if chars is not None else None,
-    )
-
-
 def _assemble(
     settings: Settings, pool: Pool, generation: int, manifest: dict[str, Any], rows: dict[str, list[Any]]
 ) -> tuple[PgStore, list[str]]:
@@ -302,7 +287,7 @@ def _assemble(
     keys: dict[str, list[int]] = {"sentences": [], "chunks": []}
     for document_id in order:
         _, source, title, sha256, body, skipped, extraction, chars = by_id[document_id]
-        documents[source] = _with_extraction(
+        documents[source] = with_extraction(
             Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped))), _json(extraction), chars
         )
         first = len(sentences)

@@ -9,7 +9,6 @@ The schema and the steps of one build transaction stay together (a little over 3
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -35,6 +34,7 @@ from qa.store.pg import (
     snapshot_in,
     unavailable,
 )
+from qa.store.records import extraction_record
 from qa.text import ENCODING
 from qa.types import Document, Progress
 
@@ -326,20 +326,6 @@ def _index_words(conn: Any, generation: int) -> None:
     conn.execute("DELETE FROM qa_lexemes WHERE chunks <= 0")
 
 
-def _extraction(document: Document) -> str:
-    """The extraction column: what read the document, from which bytes, its pages and warnings ({} for text)."""
-    if not document.extractor:
-        return "{}"
-    return json.dumps(
-        {
-            "extractor": document.extractor,
-            "file_sha256": document.file_sha256,
-            "pages": [dataclasses.asdict(page) for page in document.pages],
-            "warnings": list(document.warnings),
-        }
-    )
-
-
 def _copy_rows(conn: Any, prepared: Prepared, generation: int) -> None:
     """COPY the documents, then their sentences and chunks (binary, vectors included), numbered per document."""
     with conn.cursor() as cursor:
@@ -349,7 +335,8 @@ def _copy_rows(conn: Any, prepared: Prepared, generation: int) -> None:
             for d in prepared.documents:
                 skipped = json.dumps([list(r) for r in d.skipped])
                 chars = d.chars.to_bytes() if d.chars is not None else None
-                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation, _extraction(d), chars))
+                extraction = json.dumps(extraction_record(d))
+                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation, extraction, chars))
     rows = conn.execute("SELECT source, id FROM qa_documents WHERE born = %s", (generation,)).fetchall()
     document_id = dict(rows)
     first_sentence: dict[str, int] = {}
