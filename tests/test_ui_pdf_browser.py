@@ -87,6 +87,20 @@ def test_a_pdf_citation_shows_its_page_with_boxes_over_the_quoted_words(
         assert 0.01 < box["y1"] - box["y0"] < 0.03 and box["x1"] > box["x0"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-pdf-citation.png"))
+    if len(expected.citations) > 1:  # "next citation" opens [2], "previous" goes back to [1]
+        where = page.locator("#qa-source-panel .qa-where")
+        page.locator("#qa-source-panel [data-qa-step='1']").click()
+        second = expected.citations[1]
+        page.wait_for_function(
+            "(wanted) => (document.querySelector('#qa-source-panel .qa-where') || {}).textContent.includes(wanted)",
+            arg=f"characters {second.start}–{second.end}",
+        )
+        page.locator("#qa-source-panel [data-qa-step='-1']").click()
+        page.wait_for_function(
+            "(wanted) => (document.querySelector('#qa-source-panel .qa-where') || {}).textContent.includes(wanted)",
+            arg=f"characters {cited.start}–{cited.end}",
+        )
+        assert f"characters {cited.start}–{cited.end}" in (where.text_content() or "")
 
 
 def covered(word: tuple[float, float, float, float], number: int, shown: list[dict[str, float]]) -> bool:
