@@ -76,6 +76,7 @@ def test_original_files_are_served_for_the_corpus_only(pdf_assistant: Assistant)
     client = TestClient(server)
     reply = client.get("/api/original", params={"source": "lease.pdf"})
     assert reply.status_code == 200 and reply.headers["content-type"] == "application/pdf"
+    assert "object-src 'self'" in reply.headers["content-security-policy"]  # the browser's PDF viewer may show it
     assert reply.content == pdf_assistant.original("lease.pdf").read_bytes()
     for name in ("../secret.txt", "/etc/passwd", "lease.pdf/../../secret.txt", "missing.pdf"):
         assert client.get("/api/original", params={"source": name}).status_code == 404, name

@@ -21,6 +21,7 @@ from qa import Assistant, Citation, Document, QAError, Settings
 
 logger = logging.getLogger(__name__)
 
+ORIGINAL_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
 MAX_PAGES_SHOWN = 3  # a quote over more pages shows its first three
 
 # Runs with the panel's other script: "previous"/"next" click the neighbouring citation of the active answer's
@@ -155,4 +156,9 @@ def add_document_routes(server: FastAPI, assistant: Assistant, settings: Setting
         except QAError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         media = "application/pdf" if path.suffix.lower() == ".pdf" else None
-        return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
+        # subtle: the page's policy has object-src 'none', which may keep a browser's PDF viewer from showing the
+        # file; this response allows only that (and the Guard adds its other headers).
+        headers = {"content-security-policy": ORIGINAL_POLICY}
+        return FileResponse(
+            path, media_type=media, content_disposition_type="inline", filename=path.name, headers=headers
+        )
