@@ -18,7 +18,7 @@ from qa.conversation import FollowUp, History, clean_history, resolve_follow_up,
 from qa.decision import Decision, load_ranker
 from qa.embed import SentenceEmbedder
 from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
-from qa.engines.extractive import quote_instead
+from qa.engines.extractive import hedge, quote_instead
 from qa.errors import InvalidQuestion, LLMError, QAError
 from qa.evidence import EvidencePicker
 from qa.originals import original_file, page_image
@@ -133,6 +133,24 @@ class Assistant:
     def engine_names(self) -> list[str]:
         return sorted(self.engines)
 
+    def warm_up(self) -> dict[str, float]:
+        """Load what the engines load on first use (the LLM's weights and its fixed instructions), so the first
+        question costs what later ones do; milliseconds per engine warmed. A model that fails is logged, not
+        raised: its questions will say so (or fall back to quotes under `auto`)."""
+        timings: dict[str, float] = {}
+        for name, engine in self.engines.items():
+            warm = getattr(engine, "warm_up", None)
+            if warm is None:
+                continue
+            started = time.perf_counter()
+            try:
+                warm()
+            except QAError as exc:
+                logger.warning("Could not warm up the %s engine: %s", name, exc)
+                continue
+            timings[name] = elapsed_ms(started)
+        return timings
+
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]:
         """The top `k` passages (chunks) for `question`, best first."""
         query = clean_question(question, max_chars=self.settings.max_question_chars)
@@ -195,7 +213,7 @@ class Assistant:
         picked = time.perf_counter()
         answer: Answer | None = None
         try:
-            for item in chosen.stream(request):
+            for item in _hedged(request, chosen.name) if request.verdict.hedge else chosen.stream(request):
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -215,7 +233,10 @@ class Assistant:
             "answer_ms": elapsed_ms(picked),
             "total_ms": elapsed_ms(started),
         }
-        yield finalize(dataclasses.replace(answer, question=cleaned, timings_ms=timings), documents)
+        confidence = round(request.verdict.probability, 4)
+        yield finalize(
+            dataclasses.replace(answer, question=cleaned, timings_ms=timings, confidence=confidence), documents
+        )
 
     def _standalone(self, question: str, history: History | None, engine: Engine) -> FollowUp:
         """The question read in its conversation (settings.follow_ups): names, dates and quotes carried over from
@@ -239,6 +260,13 @@ class Assistant:
         if name not in self.engines:
             raise QAError(f"Engine {name!r} is not available here; available: {', '.join(self.engine_names())}.")
         return self.engines[name]
+
+
+def _hedged(request: Request, engine: str) -> Iterator[str | Answer]:
+    """The hedge (`qa.decision`: answerable, not confidently) as a stream: its text, then the Answer."""
+    answer = hedge(request, engine=engine)
+    yield answer.text
+    yield answer
 
 
 def check_k(k: object) -> int | None:

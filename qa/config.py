@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,7 @@ DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 RETRIEVALS = ("hybrid", "dense", "lexical")
 FOLLOW_UPS = ("context", "llm", "join")
+ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(?::\d{1,5})?|https?://\[[0-9a-f:.]+\](?::\d{1,5})?")
 PG_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -42,6 +44,9 @@ class Settings:
     evidence_sentences: int = 3  # at most this many sentences quoted by the extractive engine
     ranker_path: Path | None = None  # None: the fitted models shipped in the package
     abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
+    # Between the abstain threshold and this one an answer is a hedge ("The articles don't state this directly; the
+    # closest passage says: ..."); None: the one fitted with the decision (qa/ranker.json), if it has one.
+    confident_threshold: float | None = None
     quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
     llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
@@ -72,6 +77,8 @@ class Settings:
     port: int = 7860
     api_key: str | None = field(default=None, repr=False)  # QA_API_KEY: bearer key of the API (and page login)
     max_request_bytes: int = 1_048_576  # larger request bodies are refused (413) before they are parsed
+    cors_origins: str = ""  # QA_CORS_ORIGINS: comma-separated origins (https://app.example:8080) other sites' pages
+    # may call the API from; none by default
 
     def __post_init__(self) -> None:
         self._coerce_paths()
@@ -89,6 +96,12 @@ class Settings:
             raise QAError(f"follow_ups={self.follow_ups!r} is unknown: choose one of {', '.join(FOLLOW_UPS)}.")
         if self.max_request_bytes < 1024:
             raise QAError(f"max_request_bytes={self.max_request_bytes} is too small: use 1024 or more (default 1 MiB).")
+        for origin in self.allowed_origins:
+            if not ORIGIN.fullmatch(origin):
+                raise QAError(
+                    f"cors_origins: {origin!r} is not an origin: write scheme://host[:port] "
+                    "(e.g. http://localhost:3000), comma-separated."
+                )
         if self.retrieval not in RETRIEVALS:
             raise QAError(f"retrieval={self.retrieval!r} is unknown: choose one of {', '.join(RETRIEVALS)}.")
         if self.store != "faiss" and not self.store.startswith(PG_SCHEMES):
@@ -105,6 +118,11 @@ class Settings:
         values["llm_api_key"] = "***" if self.llm_api_key else None
         values["api_key"] = "***" if self.api_key else None
         return {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v) for k, v in values.items()}
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The origins of cors_origins, lower-cased, without a trailing slash."""
+        return tuple(o.strip().rstrip("/").lower() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def uses_postgres(self) -> bool:

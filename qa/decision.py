@@ -3,7 +3,9 @@
 Where an answer becomes "The articles don't say", in one place:
 1. `Decision.judge`, before any engine writes: P(answerable) from a logistic regression over the best candidates'
    scores and what the question asks for (fitted on the dev split, `qa fit`), against its threshold; and the one
-   rule outside the model, a question naming only people no article mentions (`unknown_full_names`).
+   rule outside the model, a question naming only people no article mentions (`unknown_full_names`). Between the
+   threshold and a confident one the verdict is a hedge: the answer points at the closest passage and asserts
+   nothing (`qa.engines.extractive.hedge`), which is scored as an abstention.
 2. `is_model_refusal`: the LLM says the evidence does not answer ("NOT IN EVIDENCE"); its engine abstains.
 3. `unsupported`: no citation survived the citation gate (`qa.cite.finalize` calls it), whatever engine wrote.
 """
@@ -74,6 +76,10 @@ class Decision:
         row = self.question_features(question, evidence)
         probability = float(self.ranker.answerable.probabilities([row])[0])
         threshold = self.threshold
+        confident = self.confident
+        if probability >= threshold and confident is not None and probability < confident:
+            why = f"P(answerable) {probability:.2f} is between {threshold:.2f} and the confident {confident:.2f}"
+            return Verdict(True, why, probability, row, hedge=True)
         if probability >= threshold:
             return Verdict(True, f"P(answerable) {probability:.2f} >= {threshold:.2f}", probability, row)
         weakest = sorted(self.ranker.answerable.contributions(row).items(), key=lambda item: item[1])[:2]
@@ -85,6 +91,12 @@ class Decision:
         """The abstention threshold: the fitted one unless Settings overrides it."""
         override = self.settings.abstain_threshold
         return self.ranker.threshold if override is None else override
+
+    @property
+    def confident(self) -> float | None:
+        """Below this P(answerable), an answer is a hedge (None: never): Settings', else the fitted one."""
+        override = self.settings.confident_threshold
+        return self.ranker.confident if override is None else override
 
     def question_features(self, question: str, evidence: list[Evidence]) -> dict[str, float]:
         """The row the decision model reads: the best candidates' scores and what the question asks for."""

@@ -77,6 +77,7 @@ class Ranker:
     answerable: LinearModel
     threshold: float  # answer when P(answerable) >= threshold (chosen on dev for refusal F1)
     meta: Mapping[str, Any]
+    confident: float | None = None  # below this (and at or above `threshold`) answers are hedges; None: no hedging
 
     @classmethod
     def load(cls, path: Path | None, sentence_features: Sequence[str], question_features: Sequence[str]) -> Ranker:
@@ -88,6 +89,7 @@ class Ranker:
                 LinearModel.from_json(record["answerable"], question_features, where=str(path)),
                 float(record["threshold"]),
                 record.get("meta", {}),
+                None if record.get("confident") is None else float(record["confident"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
@@ -98,6 +100,7 @@ class Ranker:
         return {
             "meta": dict(self.meta),
             "threshold": round(self.threshold, 4),
+            **({} if self.confident is None else {"confident": round(self.confident, 4)}),
             "sentence": self.sentence.to_json(),
             "answerable": self.answerable.to_json(),
         }

@@ -96,6 +96,7 @@ class Verdict:
     reason: str
     probability: float = 1.0  # P(answerable) from the decision model
     features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    hedge: bool = False  # answerable, but not confidently: the answer only points at the closest passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class Answer:
     engine: str = "extractive"
     checks: tuple[SentenceCheck, ...] = ()
     usage: dict[str, int] = field(default_factory=dict)  # an LLM answer's prompt_tokens and completion_tokens
+    confidence: float | None = None  # P(answerable) the decision gave the question (None: no decision was made)
+    hedged: bool = False  # a hedge: it points at the closest passage and asserts nothing (scored as an abstention)
 
 
 def answer_record(answer: Answer) -> dict[str, Any]:
@@ -132,6 +135,8 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "timings_ms": answer.timings_ms,
         "engine": answer.engine,
         "usage": answer.usage,
+        "confidence": answer.confidence,
+        "hedged": answer.hedged,
     }
 
 

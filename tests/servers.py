@@ -19,10 +19,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: Any, *, start_timeout_s: float = 60.0) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (no trailing slash)."""
+def live_server(app: Any, *, start_timeout_s: float = 60.0, **options: Any) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (no trailing slash). `options` go to
+    uvicorn.Config (e.g. the bounded protocol of ui.connections)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **{"log_level": "warning", **options}))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

@@ -239,3 +239,26 @@ def test_a_damaged_index_is_rebuilt_on_load(fake_assistant: Assistant, damage: s
     answer = again.ask("When did Mount Kelud erupt?")
     assert all(is_valid_citation(c, again.documents) for c in answer.citations)
     assert again.index.sentences == fake_assistant.index.sentences
+
+
+def test_every_answer_carries_the_decisions_confidence_and_a_hedge_asserts_nothing(tiny_settings: Settings) -> None:
+    from qa.engines.extractive import HEDGE
+    from qa.types import answer_record
+    from tests.fakes import HashEmbeddings
+
+    question = "How many villagers were evacuated from the slopes of Mount Kelud?"
+    confident = Assistant.load(tiny_settings.replace(abstain_threshold=0.0), embedder=HashEmbeddings())
+    answer = confident.ask(question)
+    assert not answer.hedged and not answer.abstained and answer.confidence is not None
+    assert 0.0 <= answer.confidence <= 1.0 and answer_record(answer)["confidence"] == answer.confidence
+    # every P(answerable) is below a confident threshold above 1: each answer becomes a hedge
+    hedging = Assistant.load(
+        tiny_settings.replace(abstain_threshold=0.0, confident_threshold=1.01), embedder=HashEmbeddings()
+    )
+    hedge = hedging.ask(question)
+    assert hedge.hedged and not hedge.abstained and hedge.text.startswith(HEDGE)
+    assert hedge.confidence == answer.confidence and len(hedge.citations) == 1
+    assert is_valid_citation(hedge.citations[0], hedging.documents) and hedge.citations[0].quote in answer.text
+    assert answer_record(hedge)["hedged"] is True
+    refused = hedging.ask("What did Vladimir Putin say?")  # the unknown-names rule still refuses outright
+    assert refused.abstained and not refused.hedged and refused.confidence == 0.0

@@ -27,7 +27,8 @@ from tests.fakes import HashEmbeddings
 from tests.servers import free_port, live_server
 from ui.app import build_server, check_exposure
 from ui.openai_api import add_api, parse_ask_request
-from ui.openai_format import SOURCES, parse_chat_request, pieces
+from ui.openai_format import pieces
+from ui.openai_request import SOURCES, parse_chat_request
 
 openai = pytest.importorskip("openai")
 
@@ -102,7 +103,9 @@ def test_stream_sends_the_verified_answer_then_citations(client: Any) -> None:
     assert "".join(d.content or "" for d in deltas) == plain.content
     final = [c for c in chunks if c.choices][-1]
     assert final.choices[0].finish_reason == "stop"
-    assert final.choices[0].delta.model_extra == {"citations": plain.model_extra["citations"], "abstained": False}
+    extra = final.choices[0].delta.model_extra
+    assert extra["citations"] == plain.model_extra["citations"] and extra["abstained"] is False
+    assert extra["annotations"] == [a.model_dump() for a in plain.annotations]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == count_tokens(plain.content)
 
 
@@ -119,7 +122,7 @@ def test_stream_is_server_sent_events_ending_with_done(served: Any) -> None:
 
 def test_abstention_has_no_sources(client: Any) -> None:
     message = client.chat.completions.create(model="qa-extractive", messages=[user(UNANSWERABLE)]).choices[0].message
-    assert message.model_extra == {"citations": [], "abstained": True}
+    assert message.model_extra == {"citations": [], "abstained": True} and message.annotations == []
     assert SOURCES not in message.content and "don't say" in message.content
 
 
@@ -131,7 +134,7 @@ def test_history_is_the_earlier_turns_without_their_sources(client: Any, served:
         {"role": "assistant", "content": first.choices[0].message.content},
         user([{"type": "text", "text": "How many games did it last?"}]),
     ]
-    request = parse_chat_request({"model": "qa-extractive", "messages": messages}, served[1])
+    request = parse_chat_request({"model": "qa-extractive", "messages": messages}, served[1].engine_names())
     assert request.question == "How many games did it last?"
     assert [turn["role"] for turn in request.history] == ["user", "assistant"]
     assert SOURCES not in request.history[1]["content"] and "[1]" in request.history[1]["content"]
@@ -216,7 +219,7 @@ def test_keys_bodies_and_json_are_checked_and_the_server_keeps_serving(served: A
             reply = httpx.request(method, url + path, headers=headers, json={"question": QUESTION})
             assert reply.status_code == 401 and reply.headers["www-authenticate"] == "Bearer", (headers, path)
             assert reply.json()["error"]["code"] in {"missing_api_key", "invalid_api_key"}
-    auth = {"Authorization": f"Bearer {KEY}"}
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     huge = b'{"model": "qa-extractive", "messages": [' + b" " * (10 * 2**20) + b"]}"
     for path in ("/v1/chat/completions", "/api/ask"):
         reply = httpx.post(url + path, content=huge, headers=auth, timeout=60)

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import gradio as gr
-import uvicorn
 from fastapi import FastAPI
 
 from qa import Assistant, QAError, Settings
 from qa.engines import AUTO
 from ui.chat import Chat
+from ui.connections import serve
 from ui.documents import STEP_JS, add_document_routes
 from ui.openai_api import add_api
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
@@ -253,7 +253,10 @@ def build_server(assistant: Assistant, settings: Settings | None = None) -> Fast
     )
     # the guard: security headers, Host check on loopback (DNS rebinding), closed routes, capped bodies
     server.add_middleware(
-        Guard, check_host=is_loopback(settings.host), max_body=max(MAX_BODY_BYTES, settings.max_request_bytes)
+        Guard,
+        check_host=is_loopback(settings.host),
+        max_body=max(MAX_BODY_BYTES, settings.max_request_bytes),
+        origins=settings.allowed_origins,
     )
     return server
 
@@ -268,9 +271,14 @@ def check_exposure(settings: Settings, *, insecure_no_key: bool = False) -> None
 
 
 def main(
-    assistant: Assistant | None = None, settings: Settings | None = None, *, insecure_no_key: bool = False
+    assistant: Assistant | None = None,
+    settings: Settings | None = None,
+    *,
+    insecure_no_key: bool = False,
+    ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the page and its API on settings.host:settings.port until interrupted (never a public share link)."""
+    """Serve the page and its API on settings.host:settings.port until interrupted (never a public share link);
+    `ready` runs once the port is bound."""
     settings = settings or (assistant.settings if assistant is not None else Settings.from_env())
     check_exposure(settings, insecure_no_key=insecure_no_key)
     assistant = assistant or Assistant.load(settings)
@@ -281,8 +289,7 @@ def main(
             "ask questions); there is no Host check off loopback. See README, 'The page on a network'.",
             settings.host,
         )
-    logger.info("Serving on http://%s:%d (API under /v1)", settings.host, settings.port)
-    uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
+    serve(server, settings.host, settings.port, ready=ready)
 
 
 if __name__ == "__main__":

@@ -1,74 +1,133 @@
-"""HTTP requests -> answers: OpenAI-compatible `/v1/models` and `/v1/chat/completions`, and `/api/ask`.
+"""HTTP requests -> answers: OpenAI-compatible `/v1/models`, `/v1/chat/completions` and `/v1/responses`, and
+`/api/ask`.
 
 `add_api(app, assistant)` adds the routes to the FastAPI app that also serves the page (one port). Every route
 checks the bearer key (settings.api_key, compared in constant time), reads at most settings.max_request_bytes of
-body before parsing it, and refuses bad input with an OpenAI-style error object and status.
-A stream carries only the verified answer (the engine's draft may lose sentences at the citation gate), so it
-starts once the answer is final; citations and `abstained` ride on its last choice chunk.
+body before parsing it, and refuses bad input with an OpenAI-style error object and status; so does every other
+path and method under /v1. A stream carries only the verified answer (the engine's draft may lose sentences at the
+citation gate), so it starts once the answer is final; citations and `abstained` ride on its last chunk.
+An answer whose client leaves is stopped: its place in the queue is given up, and an engine that is writing stops
+at its next piece.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Settings, answer_record
-from qa.engines import AUTO
-from ui.openai_format import APIError, chunks, completion, model_card, model_ids, parse_chat_request, parse_message
+from qa.engines import AUTO, choose
+from ui.http_json import APIError, authorize, client_gone, error_response, read_json, unknown_route
+from ui.openai_format import answered_by, chunks, completion, make_reply, model_card
+from ui.openai_request import ChatRequest, model_ids, parse_chat_request, parse_message
+from ui.openai_responses import parse_responses_request, response_events, response_id, response_object
+from ui.openapi import openapi_schema
 
 logger = logging.getLogger(__name__)
 
 CONCURRENT_ANSWERS = 2  # answers computed at once (the page's queue runs as many); more requests wait their turn
+DOWN_SECONDS = 30.0  # an engine whose model failed is left out of /v1/models this long (then offered again)
+SERVICE_UNAVAILABLE = ("IndexUnavailable",)  # the store is down (a database outage): 503, as for the LLM
+
+
+class Abandoned(Exception):
+    """The client left before its answer was ready."""
+
+
+class Engines:
+    """Which engines can answer now: those loaded, less any whose model failed in the last DOWN_SECONDS."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.down_until: dict[str, float] = {}
+
+    def all(self) -> list[str]:
+        return self.assistant.engine_names()
+
+    def answering(self) -> list[str]:
+        now = time.monotonic()
+        return [name for name in self.all() if self.down_until.get(name, 0.0) <= now]
+
+    def failed(self, name: str) -> None:
+        self.down_until[name] = time.monotonic() + DOWN_SECONDS
+
+    def worked(self, name: str) -> None:
+        self.down_until.pop(name, None)
 
 
 def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None) -> None:
     """Add the API routes to `app` (before the page is mounted at "/", so they take precedence)."""
     settings = settings or assistant.settings
     limiter = anyio.CapacityLimiter(CONCURRENT_ANSWERS)
+    engines = Engines(assistant)
     app.add_exception_handler(APIError, error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, client_gone)
 
-    async def answer(question: str, history: Sequence[Mapping[str, Any]], engine: str | None, k: int | None) -> Answer:
-        ask = partial(assistant.ask, question, history=history, engine=engine, k=k)
+    async def answer(
+        request: Request, question: str, history: Sequence[Mapping[str, Any]], engine: str | None, k: int | None
+    ) -> Answer:
+        asked = choose(engine, settings, engines.all())
         try:
-            return await anyio.to_thread.run_sync(ask, limiter=limiter)
+            reply = await answer_while_connected(request, assistant, limiter, question, history, engine, k)
         except InvalidQuestion as exc:
-            raise APIError(400, str(exc), param="messages") from exc
+            param = "k" if str(exc).startswith("k=") else "messages"
+            raise APIError(400, str(exc), param=param) from exc
         except LLMError as exc:
+            engines.failed(asked)
             raise APIError(503, str(exc), type="server_error", code="llm_unavailable") from exc
         except QAError as exc:
-            logger.warning("Could not answer %r: %s", question, exc)
+            logger.warning("Could not answer %r: %s", question[:200], exc)
+            if type(exc).__name__ in SERVICE_UNAVAILABLE:
+                raise APIError(503, str(exc), type="server_error", code="index_unavailable") from exc
             raise APIError(500, str(exc), type="server_error") from exc
+        engines.worked(asked)
+        return reply
+
+    async def chat_reply(request: Request, chat: ChatRequest) -> Any:
+        reply = await answer(request, chat.question, chat.history, chat.engine, None)
+        asked = choose(chat.engine, settings, engines.all())
+        model = answered_by(reply, asked)
+        return make_reply(reply, model=model, max_tokens=chat.max_tokens, stop=chat.stop, documents=assistant.documents)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> JSONResponse:
         authorize(request, settings.api_key)
-        return JSONResponse({"object": "list", "data": [model_card(m) for m in model_ids(assistant)]})
+        return JSONResponse({"object": "list", "data": [model_card(m) for m in model_ids(engines.answering())]})
 
     @app.get("/v1/models/{model}")
     async def get_model(request: Request, model: str) -> JSONResponse:
         authorize(request, settings.api_key)
-        if model not in model_ids(assistant):
+        if model not in model_ids(engines.answering()):
             raise APIError(404, f"The model {model!r} does not exist here.", param="model", code="model_not_found")
         return JSONResponse(model_card(model))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         authorize(request, settings.api_key)
-        chat = parse_chat_request(await read_json(request, settings.max_request_bytes), assistant)
-        reply = await answer(chat.question, chat.history, chat.engine, None)
+        chat = parse_chat_request(await read_json(request, settings.max_request_bytes), engines.all())
+        reply = await chat_reply(request, chat)
         if not chat.stream:
             return JSONResponse(completion(chat, reply))
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(chunks(chat, reply)), media_type="text/event-stream", headers=headers)
+        return event_stream(chat_events(chunks(chat, reply)))
+
+    @app.post("/v1/responses")
+    async def responses(request: Request) -> Response:
+        authorize(request, settings.api_key)
+        chat = parse_responses_request(await read_json(request, settings.max_request_bytes), engines.all())
+        reply = await chat_reply(request, chat)
+        if not chat.stream:
+            return JSONResponse(response_object(chat, reply, identifier=response_id()))
+        return event_stream(named_events(response_events(chat, reply)))
 
     @app.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:
@@ -76,70 +135,109 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
         authorize(request, settings.api_key)
         body = await read_json(request, settings.max_request_bytes)
         question, history, engine, k = parse_ask_request(body, assistant)
-        return JSONResponse(answer_record(await answer(question, history, engine, k)))
+        return JSONResponse(answer_record(await answer(request, question, history, engine, k)))
+
+    @app.get("/v1/openapi.json")
+    async def openapi(request: Request) -> JSONResponse:
+        authorize(request, settings.api_key)
+        return JSONResponse(openapi_schema(model_ids(engines.all())))
+
+    app.add_api_route("/v1/{path:path}", unknown_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+
+
+async def answer_while_connected(
+    request: Request,
+    assistant: Assistant,
+    limiter: anyio.CapacityLimiter,
+    question: str,
+    history: Sequence[Mapping[str, Any]],
+    engine: str | None,
+    k: int | None,
+) -> Answer:
+    """The answer, computed in a worker thread (at most `limiter` at once) while the client is connected.
+
+    subtle: a client that leaves cancels the wait for a worker; a running answer is told to stop, and closing the
+    assistant's stream stops an engine that is writing at its next piece (the LLM stops generating).
+    """
+    leave = threading.Event()
+
+    def run() -> Answer:
+        stream = assistant.stream(question, history=history, engine=engine, k=k)
+        try:
+            for item in stream:
+                if leave.is_set():
+                    raise Abandoned
+                if isinstance(item, Answer):
+                    return item
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # an engine writing stops at its next piece
+        raise QAError("The answer stream ended without an Answer.")
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        leave.set()
+        scope.cancel()
+
+    result: Answer | None = None
+    error: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        try:
+            result = await anyio.to_thread.run_sync(run, limiter=limiter)
+        except Abandoned:
+            pass
+        except Exception as exc:  # raised below, outside the task group (which would wrap it in a group)
+            error = exc
+        group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    if result is None:
+        logger.info("The client left before its answer to %r was ready; stopped it", question[:80])
+        raise ClientDisconnect
+    return result
 
 
 def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dict[str, Any]], str | None, int | None]:
     """(question, history, engine, k) of an `/api/ask` body."""
     if not isinstance(body, Mapping) or not isinstance(body.get("question"), str):
         raise APIError(400, 'The body must be a JSON object with a "question" string.', param="question")
-    engine, k, turns = body.get("engine"), body.get("k"), body.get("history") or []
+    engine, k, turns = body.get("engine"), body.get("k"), body.get("history")
     if engine not in (None, AUTO, *assistant.engine_names()):
         choices = ", ".join([AUTO, *assistant.engine_names()])
         raise APIError(400, f"engine={engine!r} is not available here; use one of {choices}.", param="engine")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100):
         raise APIError(400, "k must be a whole number of passages (1 to 100).", param="k")
+    if turns is None:
+        turns = []
     if not isinstance(turns, list):
         raise APIError(400, 'history must be a list of {"role", "content"} messages.', param="history")
     history: list[dict[str, Any]] = []
     for number, turn in enumerate(turns):
         role, content = parse_message(number, turn)
+        if role not in ("user", "assistant") or content is None:
+            raise APIError(400, f"history[{number}] must be a user or assistant turn with text.", param="history")
         history.append({"role": role, "content": content})
         if role == "assistant" and "citations" in turn:  # what the answer quoted (as `qa ask --json` gives it)
             history[-1]["citations"] = turn["citations"]  # well-formed ones are kept by `clean_history`
     return body["question"], history, engine, k
 
 
-def authorize(request: Request, key: str | None) -> None:
-    """Refuse (401) a request without `Authorization: Bearer <key>` when the server has a key."""
-    if not key:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise APIError(401, "No API key: send the header `Authorization: Bearer <QA_API_KEY>`.", code="missing_api_key")
-    if not hmac.compare_digest(token.strip().encode(), key.encode()):
-        raise APIError(401, "Wrong API key: use the server's QA_API_KEY.", code="invalid_api_key")
+def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body parsed as JSON, refused (413) once it exceeds `limit` bytes, before anything is parsed."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(limit)
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise too_large(limit)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise APIError(400, f"The body is not valid JSON: {exc}.") from exc
-
-
-def too_large(limit: int) -> APIError:
-    return APIError(
-        413, f"The request body is larger than {limit:,} bytes (QA_MAX_REQUEST_BYTES).", code="request_too_large"
-    )
-
-
-async def error_response(request: Request, error: APIError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
-
-
-async def events(items: list[dict[str, Any]]) -> AsyncIterator[str]:
+async def chat_events(items: list[dict[str, Any]]) -> AsyncIterator[str]:
     """Server-sent events: one `data:` line per chunk, then `data: [DONE]`."""
     for item in items:
         yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+async def named_events(items: list[dict[str, Any]]) -> AsyncIterator[str]:
+    """The Responses API's server-sent events: `event: <type>` and its `data:` (no [DONE])."""
+    for item in items:
+        yield f"event: {item['type']}\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"

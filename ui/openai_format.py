@@ -1,8 +1,9 @@
-"""OpenAI chat requests -> (question, history); Answers -> chat completions, stream chunks and error objects.
+"""Answers -> chat completions, stream chunks and models (OpenAI's shapes).
 
 Plain Python over the public `qa` API, no web framework: `ui.openai_api` serves these over HTTP.
 The message content is the verified answer with its [n] markers, then a Sources block so any client shows them;
-the exact citations and `abstained` ride along as extra fields of the message (or of the final stream chunk).
+the exact citations ride along twice: as OpenAI's own `annotations` (url_citation, the field the `openai` SDK
+types) and as the extra fields `citations` and `abstained` of the message (or of the final stream chunk).
 """
 
 from __future__ import annotations
@@ -13,118 +14,37 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from qa import Answer, Assistant
-from qa.engines import AUTO
-from qa.text import count_tokens
+from qa import Answer, Citation, Document
+from qa.engines import ENGINES
+from qa.text import MARKER, count_tokens, encoding
+from ui.openai_request import MODEL_PREFIX, SOURCES, ChatRequest
 
-MODEL_PREFIX = "qa-"
-ROLES = ("system", "developer", "user", "assistant")  # system and developer turns are read but not obeyed
-SOURCES = "\n\nSources:\n"  # starts the Sources block of a message's content (also cut from history turns)
 CREATED = int(time.time())  # the models' creation time: when this server started
-
-
-class APIError(Exception):
-    """A request the API refuses: HTTP `status` and an OpenAI-style error object."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+ARTICLE_URL = "qa://articles/"  # + source (percent-encoded) + "#char=start,end" (RFC 5147 text fragment)
 
 
 @dataclass(frozen=True)
-class ChatRequest:
-    model: str
-    engine: str
-    question: str
-    history: list[dict[str, str]]
-    stream: bool = False
-    include_usage: bool = False
-    prompt_texts: list[str] = field(default_factory=list)  # every message's text, for the usage count
+class Reply:
+    """What is sent for one answer: content (maybe cut by max_tokens or stop) and the citations it still shows."""
 
-
-def model_ids(assistant: Assistant) -> list[str]:
-    """One model per engine ("qa-extractive", "qa-llm" when the LLM engine runs here), plus "qa-auto"."""
-    return [f"{MODEL_PREFIX}{AUTO}", *(MODEL_PREFIX + name for name in assistant.engine_names())]
+    model: str  # the engine that answered, as a model name
+    content: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    finish_reason: str  # "stop", or "length" when max_tokens cut the content
+    titles: Mapping[str, str] = field(default_factory=dict)  # source -> article title, for annotations
 
 
 def model_card(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": CREATED, "owned_by": "qa"}
 
 
-def engine_of(model: object, assistant: Assistant) -> str:
-    """The engine behind `model`; 404 for a model this server does not have."""
-    if not isinstance(model, str) or not model:
-        raise APIError(400, "`model` must be a model name such as qa-extractive (see GET /v1/models).", param="model")
-    if model not in model_ids(assistant):
-        raise APIError(
-            404,
-            f"The model {model!r} does not exist here; available: {', '.join(model_ids(assistant))}.",
-            param="model",
-            code="model_not_found",
-        )
-    return model.removeprefix(MODEL_PREFIX)
-
-
-def parse_chat_request(body: object, assistant: Assistant) -> ChatRequest:
-    """A chat completions body -> the question (last user message), earlier turns as history, and options."""
-    if not isinstance(body, Mapping):
-        raise APIError(400, "The request body must be a JSON object with `model` and `messages`.")
-    engine = engine_of(body.get("model"), assistant)
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise APIError(400, "`messages` must be a non-empty list of {role, content} objects.", param="messages")
-    turns = [parse_message(number, message) for number, message in enumerate(messages)]
-    if turns[-1][0] != "user":
-        raise APIError(400, "The last message must have role `user`: it is the question.", param="messages")
-    stream, options = body.get("stream", False), body.get("stream_options") or {}
-    if not isinstance(stream, bool) or not isinstance(options, Mapping):
-        raise APIError(400, "`stream` must be true or false and `stream_options` an object.", param="stream")
-    if body.get("n", 1) not in (1, None):
-        raise APIError(400, "Only one choice per request is supported: leave `n` out or set it to 1.", param="n")
-    history = [
-        {"role": role, "content": text.split(SOURCES)[0] if role == "assistant" else text}
-        for role, text in turns[:-1]
-        if role in ("user", "assistant")
-    ]
-    return ChatRequest(
-        model=str(body["model"]),
-        engine=engine,
-        question=turns[-1][1],
-        history=history,
-        stream=stream,
-        include_usage=bool(options.get("include_usage", False)),
-        prompt_texts=[text for _, text in turns],
-    )
-
-
-def parse_message(number: int, message: object) -> tuple[str, str]:
-    """(role, text) of one message; its content may be a string or a list of text parts."""
-    where = f"messages[{number}]"
-    if not isinstance(message, Mapping):
-        raise APIError(400, f"{where} must be an object with `role` and `content`.", param=where)
-    role, content = message.get("role"), message.get("content")
-    if role not in ROLES:
-        raise APIError(400, f"{where} has role {role!r}; use one of {', '.join(ROLES)}.", param=f"{where}.role")
-    if isinstance(content, str):
-        return str(role), content
-    if isinstance(content, list) and all(
-        isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)
-        for part in content
-    ):
-        return str(role), "\n".join(part["text"] for part in content)
-    raise APIError(400, f"{where}.content must be text (a string or a list of text parts).", param=f"{where}.content")
+def answered_by(answer: Answer, asked: str) -> str:
+    """The model name of the engine whose text is returned: "llm→extractive" was answered by the quotes."""
+    engine = answer.engine.split("→")[-1]
+    return MODEL_PREFIX + (engine if engine in ENGINES else asked)
 
 
 def message_content(answer: Answer) -> str:
@@ -135,9 +55,66 @@ def message_content(answer: Answer) -> str:
     return answer.text + SOURCES + "\n".join(lines)
 
 
-def extras(answer: Answer) -> dict[str, Any]:
+def make_reply(
+    answer: Answer,
+    *,
+    model: str,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
+    documents: Mapping[str, Document] | None = None,
+) -> Reply:
+    """The content to send for `answer`, cut before a stop sequence and at `max_tokens` (cl100k tokens)."""
+    content, finish = message_content(answer), "stop"
+    cuts = [content.find(s) for s in stop if s in content]
+    if cuts:
+        content = content[: min(cuts)]
+    if max_tokens is not None:
+        tokens = encoding().encode(content, disallowed_special=())
+        if len(tokens) > max_tokens:
+            content, finish = encoding().decode_bytes(tokens[:max_tokens]).decode("utf-8", errors="ignore"), "length"
+    shown = content.split(SOURCES)[0]
+    kept = {int(m) for m in MARKER.findall(shown)}
+    citations = tuple(c for c in answer.citations if c.marker in kept)
+    documents = documents or {}
+    titles = {c.source: documents[c.source].title for c in citations if c.source in documents}
+    return Reply(model, content, citations, answer.abstained, finish, titles)
+
+
+def article_url(citation: Citation) -> str:
+    return f"{ARTICLE_URL}{quote(citation.source, safe='')}#char={citation.start},{citation.end}"
+
+
+def citation_annotations(reply: Reply) -> list[dict[str, Any]]:
+    """One url_citation per [n] marker in the answer: start/end index the marker in the content; the url names the
+    article and the exact span; source, start, end, quote, marker and, for a PDF, the pages and boxes are added
+    fields."""
+    by_marker = {c.marker: c for c in reply.citations}
+    out: list[dict[str, Any]] = []
+    for match in MARKER.finditer(reply.content.split(SOURCES)[0]):
+        citation = by_marker.get(int(match.group(1)))
+        if citation is None:
+            continue
+        out.append(
+            {
+                "start_index": match.start(),
+                "end_index": match.end(),
+                "url": article_url(citation),
+                "title": reply.titles.get(citation.source) or citation.source,
+                # a text article's page_start/page_end (null) are left out: LangChain's stream merge drops nulls
+                **{key: value for key, value in asdict(citation).items() if value is not None},
+            }
+        )
+    return out
+
+
+def extras(reply: Reply) -> dict[str, Any]:
     """The fields added to the message (or the final chunk): exact citations and whether the answer abstained."""
-    return {"citations": [asdict(c) for c in answer.citations], "abstained": answer.abstained}
+    return {"citations": [asdict(c) for c in reply.citations], "abstained": reply.abstained}
+
+
+def chat_annotations(reply: Reply) -> list[dict[str, Any]]:
+    """Chat Completions' annotation shape: {"type": "url_citation", "url_citation": {...}}."""
+    return [{"type": "url_citation", "url_citation": a} for a in citation_annotations(reply)]
 
 
 def usage(prompt_texts: Sequence[str], content: str) -> dict[str, int]:
@@ -147,29 +124,28 @@ def usage(prompt_texts: Sequence[str], content: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion(request: ChatRequest, answer: Answer) -> dict[str, Any]:
+def completion(request: ChatRequest, reply: Reply) -> dict[str, Any]:
     """The `chat.completion` object for one answer."""
-    content = message_content(answer)
+    message = {
+        "role": "assistant",
+        "content": reply.content,
+        "refusal": None,
+        "annotations": chat_annotations(reply),
+        **extras(reply),
+    }
     return {
         "id": new_id(),
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": request.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None, **extras(answer)},
-                "finish_reason": "stop",
-                "logprobs": None,
-            }
-        ],
-        "usage": usage(request.prompt_texts, content),
+        "model": reply.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": usage(request.prompt_texts, reply.content),
     }
 
 
-def chunks(request: ChatRequest, answer: Answer) -> list[dict[str, Any]]:
+def chunks(request: ChatRequest, reply: Reply) -> list[dict[str, Any]]:
     """The `chat.completion.chunk` objects of one verified answer: role, content pieces, then the final chunk."""
-    content, identifier, created = message_content(answer), new_id(), int(time.time())
+    identifier, created = new_id(), int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
@@ -177,15 +153,15 @@ def chunks(request: ChatRequest, answer: Answer) -> list[dict[str, Any]]:
             "id": identifier,
             "object": "chat.completion.chunk",
             "created": created,
-            "model": request.model,
+            "model": reply.model,
             "choices": [choice],
         }
 
     out = [chunk({"role": "assistant", "content": ""})]
-    out += [chunk({"content": piece}) for piece in pieces(content)]
-    out.append(chunk(extras(answer), "stop"))
+    out += [chunk({"content": piece}) for piece in pieces(reply.content)]
+    out.append(chunk({"annotations": chat_annotations(reply), **extras(reply)}, reply.finish_reason))
     if request.include_usage:  # OpenAI's shape: one more chunk with no choices and the usage
-        out.append({**chunk({}), "choices": [], "usage": usage(request.prompt_texts, content)})
+        out.append({**chunk({}), "choices": [], "usage": usage(request.prompt_texts, reply.content)})
     return out
 
 

@@ -159,6 +159,8 @@ class Session:
         """Latency and time to first piece per engine, and the textbook pipeline on the same questions."""
         assistant = self.assistant()
         asked = [q.question for q in load_questions(plan.questions, self.settings.corpus_dir)]
+        self.log("answers: start-up (the warm-up `qa chat` runs before serving)")
+        startup = {"embed_model_load_s": self.model_load_s, "warm_up_ms": assistant.warm_up()}
         rows = []
         for engine in assistant.engine_names():
             count = plan.answer_questions if engine == "extractive" else plan.llm_questions
@@ -182,6 +184,7 @@ class Session:
                 "ttft_p50": ratio(ours["ttft"]["p50_ms"], base_row["ttft"]["p50_ms"]),
             },
             "bench_process_peak_rss_mb": peak_rss_mb(),
+            "startup": startup,
         }
 
     def profile(self, plan: BenchPlan) -> dict[str, Any]:

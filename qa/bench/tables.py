@@ -117,9 +117,18 @@ def answers_table(data: Mapping[str, Any]) -> str:
             ),
             f"Ours (extractive) / textbook LangChain: p50 x{ratios['p50']}, p95 x{ratios['p95']}, "
             f"TTFT p50 x{ratios['ttft_p50']}. Bench process peak RSS {data['bench_process_peak_rss_mb']} MB.",
+            _startup_line(data.get("startup")),
             *_stages_table(data["rows"]),
         ]
     )
+
+
+def _startup_line(startup: Mapping[str, Any] | None) -> str:
+    """Start-up: loading the embedding model, and warming each engine that loads a model (as `qa chat` does)."""
+    if not startup:
+        return ""
+    warmed = ", ".join(f"{name} {ms / 1000:.1f} s" for name, ms in startup["warm_up_ms"].items()) or "nothing to warm"
+    return f"Start-up: embedding model {startup['embed_model_load_s']} s; engine warm-up before serving: {warmed}."
 
 
 TOKENS = ("prompt_tokens", "completion_tokens")  # an answer's usage, as the stages table shows it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from qa import MissingDependency
+from qa import Assistant, MissingDependency, QAError
 from qa.cli import base
 from qa.cli.base import cli, engine_option, settings_from, store_option
 from qa.cli.terminal import errors_as_click
@@ -26,8 +26,9 @@ def chat(
 ) -> None:
     """Serve the chat page and its OpenAI-compatible API on one port; never a public share link.
 
-    The API: GET /v1/models, POST /v1/chat/completions (plain or streamed) and POST /api/ask, with the bearer
-    key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless --insecure-no-key).
+    The API: GET /v1/models, POST /v1/chat/completions and /v1/responses (plain or streamed) and POST /api/ask,
+    with the bearer key QA_API_KEY when it is set. Without a key it serves only on a loopback address (unless
+    --insecure-no-key). Browser pages on other origins are refused unless listed in QA_CORS_ORIGINS.
 
     \b
     Example:
@@ -42,12 +43,20 @@ def chat(
             raise MissingDependency(f"The web page needs Gradio ({exc}): run pip install 'qa[ui]'.") from exc
         check_exposure(settings, insecure_no_key=insecure_no_key)  # before the models load
         assistant = base.load_assistant(settings)
-        click.echo(
-            f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
-            f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
-            err=True,
-        )
-        serve_page(assistant, settings, insecure_no_key=insecure_no_key)
+        for name, ms in assistant.warm_up().items():  # the first answer then costs what later ones do
+            click.echo(f"Warmed up the {name} engine in {ms / 1000:.1f} s", err=True)
+
+        def announce() -> None:  # once the port is bound: a port in use fails before this
+            click.echo(
+                f"Serving {len(assistant.documents)} articles with engines {', '.join(assistant.engine_names())} "
+                f"on http://{settings.host}:{settings.port} (OpenAI-compatible API under /v1; Ctrl+C to stop)",
+                err=True,
+            )
+
+        try:
+            serve_page(assistant, settings, insecure_no_key=insecure_no_key, ready=announce)
+        except OSError as exc:
+            raise QAError(f"Cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}.") from exc
 
 
 @cli.command("mcp")
@@ -68,10 +77,10 @@ def mcp_command(ctx: click.Context, over_http: bool, port: int, engine: str | No
     settings = settings_from(ctx, engine=engine, store=store)
     with errors_as_click():
         try:  # the mcp SDK is an optional extra: only this command needs it
-            from ui.mcp_server import serve_mcp
+            from ui.mcp_server import Loading, serve_mcp
         except ImportError as exc:
             raise MissingDependency(f"The MCP server needs the mcp SDK ({exc}): run pip install 'qa[mcp]'.") from exc
-        assistant = base.load_assistant(settings)
         where = f"http://127.0.0.1:{port}/mcp" if over_http else "stdio"
-        click.echo(f"MCP server for {len(assistant.documents)} articles on {where}", err=True)
-        serve_mcp(assistant, http=over_http, port=port)
+        click.echo(f"MCP server for {settings.corpus_dir} on {where} (the models load in the background)", err=True)
+        # initialize is answered at once (hosts time out in seconds); the tools wait for the load
+        serve_mcp(Loading(lambda: Assistant.load(settings)), settings, http=over_http, port=port)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from qa.config import Settings
 
 TITLE_CHARS = 80  # an article named in an answer ("According to …")
+HEDGE = "The articles don't state this directly; the closest passage says:"
 
 
 class ExtractiveEngine:
@@ -53,6 +54,15 @@ class ExtractiveEngine:
         answer = self.answer(request)
         yield answer.text
         yield answer
+
+
+def hedge(request: Request, *, engine: str) -> Answer:
+    """The answer to a question judged answerable but not confidently (`Verdict.hedge`): the closest passage,
+    introduced as not answering directly. It asserts nothing, so it is scored as an abstention."""
+    best = request.chosen[0] if request.chosen else request.evidence[0]
+    citation = make_citation(request.documents[best.source], best.start, best.end, 1)
+    text = f"{HEDGE} {_display(citation.quote)} [1]"
+    return Answer(request.question, text, False, (citation,), request.passages, engine=engine, hedged=True)
 
 
 def make_engine(settings: Settings, embedder: Embeddings | None) -> ExtractiveEngine:

@@ -1,6 +1,6 @@
 """Request -> Answer written by a chat model from numbered evidence sentences, verified sentence by sentence.
 
-The chain is LangChain's: ChatPromptTemplate (prompts/answer.txt) | chat model | StrOutputParser. The fixed
+The chain is LangChain's: ChatPromptTemplate (prompts/answer.txt) | chat model, read as text. The fixed
 instructions come first, so llama.cpp reuses their KV cache from one question to the next.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
+from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable
 
@@ -143,6 +143,12 @@ class LLMEngine:
         logger.info("Rewrote follow-up %r as %r", question, line)
         return line
 
+    def warm_up(self) -> None:
+        """Load the model and read the answer prompt's fixed instructions once (llama.cpp keeps them cached)."""
+        inputs = {"question": "", "context": "", "premise": ""}
+        for _ in self._generate(self._answer_prompt, inputs, 1):
+            pass
+
     def chat_model(self) -> BaseChatModel:
         """The chat model, built on first use (call while holding the lock)."""
         if self._model is None and self._factory is not None:
@@ -186,10 +192,12 @@ class LLMEngine:
             with self._lock:
                 if stop.is_set():
                     return
-                chain: Runnable[dict[str, str], str] = prompt | self.chat_model() | StrOutputParser()
+                # subtle: no StrOutputParser step: closing a chain whose last step parses drains the model's stream
+                # (LangChain tees a step's input for tracing), so a reader who left kept the model writing
+                chain: Runnable[dict[str, str], BaseMessage] = prompt | self.chat_model()
                 stream = chain.stream(inputs)
                 try:
-                    for count, piece in enumerate(_guarded(stream, self.label), start=1):
+                    for count, piece in enumerate(_guarded((chunk.text for chunk in stream), self.label), start=1):
                         pieces.put(piece)
                         if stop.is_set() or count >= max_tokens or time.monotonic() > deadline:
                             self._log_stop(count, max_tokens, stopped=stop.is_set())

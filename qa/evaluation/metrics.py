@@ -53,6 +53,9 @@ class Record:
     corpus: str = ""
     paged_citations: int = 0  # citations of a gold quote whose pages are known
     page_correct: int = 0  # ... whose page_start..page_end lie within the gold pages
+    confidence: float | None = None  # P(answerable) the decision gave the question
+    hedged: bool = False  # the answer was a hedge (counted in `abstained`)
+    set: str = ""  # how the question was written ("off-topic": a far miss)
 
 
 def normalize_text(text: str) -> str:
@@ -115,6 +118,11 @@ def page_scores(citations: Sequence[Citation], question: Question) -> tuple[int,
     return paged, correct
 
 
+def declined(answer: Answer) -> bool:
+    """Whether the answer asserts nothing: a refusal, or a hedge pointing at the closest passage."""
+    return answer.abstained or answer.hedged
+
+
 def answer_origin(answer: Answer) -> str | None:
     """Whose text an LLM answer is: the model's own, the model's with sentences dropped or citations corrected,
     the extractive fallback, or an abstention; None for other engines."""
@@ -123,7 +131,7 @@ def answer_origin(answer: Answer) -> str | None:
         return None
     if answer.engine != engine:
         return "fallback"
-    if answer.abstained:
+    if declined(answer):
         return "abstained"
     corrected = any(not check.kept or "realigned" in check.reason for check in answer.checks)
     return "corrected" if corrected else "own"
@@ -131,8 +139,8 @@ def answer_origin(answer: Answer) -> str | None:
 
 def is_success(question: Question, answer: Answer) -> bool:
     if question.type == "unanswerable":
-        return answer.abstained
-    return not answer.abstained and contains_keywords(answer.text, question.keywords)
+        return declined(answer)
+    return not declined(answer) and contains_keywords(answer.text, question.keywords)
 
 
 def score(
@@ -160,9 +168,9 @@ def score(
         split=question.split,
         question=question.question,
         answer=answer.text,
-        abstained=answer.abstained,
+        abstained=declined(answer),
         success=is_success(question, answer),
-        missing_keywords=question.keywords if answer.abstained else _missing(answer.text, question.keywords),
+        missing_keywords=question.keywords if declined(answer) else _missing(answer.text, question.keywords),
         retrieved_ranks=ranks,
         reciprocal_rank=(1.0 / first if first else 0.0) if question.evidence else None,
         citations=len(answer.citations),
@@ -176,6 +184,9 @@ def score(
         corpus=question.corpus_dir.as_posix(),
         paged_citations=paged,
         page_correct=page_correct,
+        confidence=answer.confidence,
+        hedged=answer.hedged,
+        set=question.set,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from qa import Assistant, Progress, Settings
 from qa.evaluation.conversations import load_conversations
 from qa.evaluation.questions import QUESTION_SETS, Question, check_gate, load_questions, load_thresholds
-from qa.evaluation.report import new_run_id, provenance, summary_table, write_report
+from qa.evaluation.report import confidence_table, new_run_id, provenance, summary_table, write_report
 from qa.evaluation.runs import Harness, Run, expand, with_all
 from qa.evaluation.turns import ConversationRun, evaluate_conversations, target_table, turn_table
 
@@ -87,6 +87,11 @@ def run_eval(
 def eval_tables(run: Run, dialogues: ConversationRun | None, splits: list[str]) -> list[Table]:
     """The tables `qa eval` prints: the summary of each question split, then the conversations' per-turn tables."""
     tables = [(f"{shown} split", summary_table(run, shown)) for shown in splits]
+    tables += [
+        (f"{shown} split, confidence: P(answerable)", confidence_table(run, shown))
+        for shown in splits
+        if confidence_table(run, shown)[1]
+    ]
     if dialogues is not None:
         tables += [(f"{s} split, conversations", turn_table(dialogues, s)) for s in with_all(dialogues.splits)]
         tables.append(("Conversations against their targets (follow-ups >= 0.8x first turns, repeats < 0.10)",

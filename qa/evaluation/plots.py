@@ -1,4 +1,5 @@
-"""An evaluation `Run` -> PNG plots: success per question type, latency, the abstention trade-off curve.
+"""An evaluation `Run` -> PNG plots: success per question type, latency, the abstention trade-off curve, and the
+risk-coverage curve of the decision's confidence.
 
 Uses matplotlib's object API (no pyplot global state, no display needed).
 """
@@ -82,6 +83,24 @@ def plot_curve(run: Run) -> bytes:
     right.set_ylim(0, 1.05)
     right.set_title(f"{labelled} split", fontsize=10)
     right.legend(fontsize=8)
+    return _png(figure)
+
+
+def plot_risk_coverage(run: Run) -> bytes:
+    """Selective risk against coverage: the forced answers of each split, most confident first (lower is better)."""
+    figure = _figure(figsize=(5.5, 4.2))
+    axes = figure.subplots()
+    for split, summary in run.risk_coverage.items():
+        points = summary.get("points") or []
+        if points:
+            label = f"{split} (AURC {summary['aurc']:.2f})"
+            axes.plot([p["coverage"] for p in points], [p["risk"] for p in points], label=label)
+    axes.set_xlabel("coverage (share of questions answered, most confident first)")
+    axes.set_ylabel("risk (share of those answered wrongly)")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.05)
+    axes.set_title("risk-coverage of P(answerable), extractive answers", fontsize=10)
+    axes.legend(fontsize=8)
     return _png(figure)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.evaluation.metrics import ORIGINS, Record
-from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency
+from qa.evaluation.plots import plot_by_type, plot_curve, plot_latency, plot_risk_coverage
 from qa.evaluation.questions import QUESTION_TYPES
 from qa.evaluation.runs import Run, with_all
 from qa.evaluation.turns import ConversationRun, target_table, turn_failure_table, turn_table
@@ -112,6 +112,34 @@ def curve_table(run: Run, split: str) -> Table:
     return ["abstain_threshold", "accuracy", "false refusal", "abstain unans.", "F1_RG"], rows
 
 
+def confidence_table(run: Run, split: str) -> Table:
+    """How P(answerable) separates and is calibrated, per configuration (95% bootstrap intervals in brackets), and
+    the AURC of forced extractive answers."""
+
+    def cell(summary: Mapping[str, Any], key: str) -> str:
+        interval = summary.get(f"{key}_ci")
+        shown = _cell(summary.get(key), "{:.2f}")
+        return f"{shown} [{interval[0]:.2f}-{interval[1]:.2f}]" if interval and summary.get(key) is not None else shown
+
+    keys = (
+        "auroc_near_miss",
+        "calibration_error",
+        "abstention_at_false_refusal_0.05",
+        "abstention_at_false_refusal_0.10",
+    )
+    rows = [
+        [name, *(cell(by_split[split]["confidence"], key) for key in keys)]
+        for name, by_split in run.summaries.items()
+        if "confidence" in by_split.get(split, {})
+    ]
+    risk = run.risk_coverage.get(split)
+    if risk and risk.get("aurc") is not None:
+        rows.append(["AURC, forced extractive answers (lower is better)", cell(risk, "aurc"), "", "", ""])
+    headers = ["configuration", "AUROC near miss vs answerable", "calibration error (10 bins)",
+               "abstention at false refusal 0.05", "at 0.10"]  # fmt: skip
+    return headers, rows
+
+
 def origin_table(run: Run, split: str) -> Table:
     """For LLM configurations: the share of answers per type that are the model's own, corrected, fallback."""
     rows = []
@@ -203,6 +231,8 @@ def write_report(
         pngs = {"Success rate per question type": plot_by_type(run), "Latency per question": plot_latency(run)}
     if run.curve:
         pngs["Abstention trade-off (extractive)"] = plot_curve(run)
+    if any(summary.get("points") for summary in run.risk_coverage.values()):
+        pngs["Risk-coverage of P(answerable)"] = plot_risk_coverage(run)
     names = {title: f"{re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')}.png" for title in pngs}
     for title, png in pngs.items():
         (out_dir / names[title]).write_bytes(png)
@@ -223,6 +253,7 @@ def report_data(run: Run, meta: Mapping[str, Any], conversations: ConversationRu
         "configurations": [dataclasses.asdict(c) | {"overrides": dict(c.overrides)} for c in run.configurations],
         "summaries": run.summaries,
         "curve": run.curve,
+        "risk_coverage": run.risk_coverage,
         "skipped": run.skipped,
         "peak_rss_mb": run.peak_rss_mb,
         "records": [dataclasses.asdict(r) for r in run.records],
@@ -261,6 +292,11 @@ def _question_sections(run: Run) -> list[tuple[str, Table]]:
         if origin_table(run, split)[1]
     ]
     sections += [(f"Abstention trade-off, {split} split", curve_table(run, split)) for split in run.curve]
+    sections += [
+        (f"Confidence: P(answerable), {split} split", confidence_table(run, split))
+        for split in splits
+        if confidence_table(run, split)[1]
+    ]
     sections.append(("Failure patterns (count of questions)", pattern_table(run)))
     sections += [(f"Failures: {name}", failure_table(run, name)) for name in run.summaries]
     return sections

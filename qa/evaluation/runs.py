@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from qa import Answer, Assistant, Document, Passage, Progress, QAError, Settings
 from qa.engines import ENGINES, FALLBACK
 from qa.evaluation.baseline import LangChainBaseline
+from qa.evaluation.confidence import confidence_summary, risk_summary
 from qa.evaluation.metrics import Record, score, summarize
 from qa.evaluation.questions import Question
 
@@ -109,6 +110,9 @@ class Run:
     skipped: dict[str, str] = field(default_factory=dict)  # configuration -> reason
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # split -> AURC and the risk-coverage points of the decision's confidence over forced extractive answers (the
+    # curve's run at threshold 0, where every question the decision does not rule out is answered)
+    risk_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def expand(names: Sequence[str]) -> list[Configuration]:
@@ -160,9 +164,12 @@ class Harness:
             if records:
                 run.records += records
                 run.summaries[configuration.name] = _by_split(records, splits)
+                for split, summary in run.summaries[configuration.name].items():
+                    summary["confidence"] = confidence_summary(_in_split(records, split))
                 run.peak_rss_mb[configuration.name] = peak_rss_mb()
         if curve:
-            run.curve = self.abstention_curve(chosen, splits)
+            run.curve, forced = self.abstention_curve(chosen, splits)
+            run.risk_coverage = {split: risk_summary(_in_split(forced, split)) for split in with_all(splits)}
         return run
 
     def answerer(self, configuration: Configuration, corpus_dir: Path | None = None) -> Answerer:
@@ -227,9 +234,13 @@ class Harness:
             self.tick()
         return records
 
-    def abstention_curve(self, questions: Sequence[Question], splits: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """Accuracy, false refusals, abstention and refusal F1 as the abstention threshold moves (extractive)."""
+    def abstention_curve(
+        self, questions: Sequence[Question], splits: Sequence[str]
+    ) -> tuple[dict[str, list[dict[str, Any]]], list[Record]]:
+        """Accuracy, false refusals, abstention and refusal F1 as the abstention threshold moves (extractive); and
+        the records of the lowest threshold (every question answered that the decision does not rule out)."""
         points: dict[str, list[dict[str, Any]]] = {split: [] for split in with_all(splits)}
+        forced: list[Record] = []
         for threshold in self.thresholds():
             name = f"{CURVE_SETTING}={threshold}"
             configuration = Configuration(name, name, overrides={CURVE_SETTING: threshold})
@@ -240,6 +251,7 @@ class Harness:
                     self.answerer(configuration, corpus_dir), configuration, group, retrieve=False
                 )
             ]
+            forced = forced or records  # subtle: thresholds() is sorted, so the first run is the lowest (0.0)
             for split, summary in _by_split(records, splits).items():
                 points[split].append(
                     {
@@ -250,7 +262,7 @@ class Harness:
                         "refusal_f1_rg": summary["refusal_f1_rg"],
                     }
                 )
-        return points
+        return points, forced
 
     def thresholds(self) -> list[float]:
         """The curve's grid plus the current setting, so the current operating point is on it."""
@@ -303,11 +315,12 @@ def peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def _by_split(records: Sequence[Record], splits: Sequence[str]) -> dict[str, dict[str, Any]]:
-    def chosen(split: str) -> list[Record]:
-        return [r for r in records if (r.split in SEEDS_SPLITS if split == "all" else r.split == split)]
+def _in_split(records: Sequence[Record], split: str) -> list[Record]:
+    return [r for r in records if (r.split in SEEDS_SPLITS if split == "all" else r.split == split)]
 
-    return {split: summarize(chosen(split)) for split in with_all(splits)}
+
+def _by_split(records: Sequence[Record], splits: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {split: summarize(_in_split(records, split)) for split in with_all(splits)}
 
 
 def _by_corpus(questions: Sequence[Question]) -> dict[Path, list[Question]]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from qa import Answer, Citation, Document, QAError
 from qa.evaluation.conversations import FOLLOW_UP_KINDS, Conversation
-from qa.evaluation.metrics import Record, cites, overlap, score, summarize
+from qa.evaluation.metrics import Record, cites, declined, overlap, score, summarize
 from qa.evaluation.questions import ANSWERABLE_TYPES, Gold, Question
 from qa.evaluation.runs import Configuration, Harness, peak_rss_mb, with_all
 
@@ -140,7 +140,7 @@ def answer_conversation(
 
 def repeats_citations(answer: Answer, question: Question, earlier: Sequence[Citation]) -> bool:
     """Whether the answer cites a span an earlier answer cited, other than this turn's own gold spans."""
-    if answer.abstained:
+    if declined(answer):
         return False
     return any(
         not any(cites(c, g) for g in question.evidence)
