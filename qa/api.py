@@ -8,10 +8,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from qa.cite import finalize
+from qa.cite import finalize, make_citation, place
 from qa.config import Settings
 from qa.conversation import FollowUp, History, clean_history, resolve_follow_up, standalone_question
 from qa.decision import Decision, load_ranker
@@ -20,12 +21,13 @@ from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_e
 from qa.engines.extractive import hedge, quote_instead
 from qa.errors import InvalidQuestion, LLMError, QAError
 from qa.evidence import EvidencePicker
+from qa.originals import original_file, page_image
 from qa.question import clean_question, smalltalk_reply
 from qa.ranker import Ranker
 from qa.retrieve import HybridRetriever
 from qa.store import Store, check_owner, open_store
 from qa.terms import TermStats
-from qa.types import Answer, Document, Evidence, Passage, Progress, elapsed_ms, final_answer
+from qa.types import Answer, Citation, Document, Evidence, Passage, Progress, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,25 @@ class Assistant:
     @property
     def documents(self) -> Mapping[str, Document]:
         return self.pipeline.index.documents
+
+    def citation(self, source: str, start: int, end: int, *, marker: int = 1) -> Citation:
+        """A citation of document `source`'s text[start:end], with its pages and boxes (a PDF's); QAError for a
+        span that is not in the corpus."""
+        document = self.documents.get(source)
+        try:
+            if document is None:
+                raise ValueError(f"no document {source!r} in this corpus")
+            return place(make_citation(document, start, end, marker), document)
+        except ValueError as exc:
+            raise QAError(f"Cannot cite {source}[{start}:{end}]: {exc}.") from exc
+
+    def original(self, source: str) -> Path:
+        """The corpus file document `source` was read from (QAError if it is not there, or outside the corpus)."""
+        return original_file(self.settings.corpus_dir, self.documents, source)
+
+    def page_image(self, source: str, page: int) -> bytes:
+        """Page `page` (1-based) of PDF document `source`, rendered as a PNG (cached)."""
+        return page_image(self.original(source), self.documents[source], page)
 
     def current(self) -> Pipeline:
         """The pipeline over the store's latest corpus (re-read when another process re-indexed it)."""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from qa.decision import abstention, unsupported
+from qa.layout import boxes_for, pages_of
 from qa.text import MARKER
 from qa.types import Answer, Citation, Document
 
@@ -30,6 +31,21 @@ def make_citation(document: Document, start: int, end: int, marker: int) -> Cita
     if not 0 <= start < end <= len(document.text):
         raise ValueError(f"span [{start}:{end}] is outside {document.source} ({len(document.text)} chars)")
     return Citation(marker, document.source, start, end, document.text[start:end])
+
+
+def place(citation: Citation, document: Document) -> Citation:
+    """`citation` with the pages its quote is on and, for a PDF, a box over each line of it on each page."""
+    pages = pages_of(document.pages, citation.start, citation.end)
+    if not pages:
+        return citation
+    boxes = tuple(
+        dataclasses.replace(box, x0=round(box.x0, 5), y0=round(box.y0, 5), x1=round(box.x1, 5), y1=round(box.y1, 5))
+        for box in boxes_for(document.chars, citation.start, citation.end)
+    )
+    labels = tuple(page.label for page in pages)
+    return dataclasses.replace(
+        citation, page_start=pages[0].index, page_end=pages[-1].index, page_labels=labels, boxes=boxes
+    )
 
 
 def is_valid_citation(citation: Citation, documents: Mapping[str, Document]) -> bool:
@@ -65,7 +81,7 @@ def finalize(answer: Answer, documents: Mapping[str, Document]) -> Answer:
         elif citation.marker not in used:
             logger.warning("Dropped citation [%d]: the answer does not use it", citation.marker)
         else:
-            kept.append(citation)
+            kept.append(place(citation, documents[citation.source]))
     known = {c.marker for c in kept}
     text = MARKER.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer.text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()

@@ -3,7 +3,11 @@
 QAError
 ├── InvalidQuestion      empty, too long or unusable question
 ├── CorpusError          corpus folder missing or unreadable
-│   └── EmptyCorpus      no readable article in the folder
+│   ├── EmptyCorpus      no readable article in the folder
+│   └── ExtractionError  a document (PDF, HTML, DOCX, EPUB) cannot be read
+│       ├── UnreadableDocument  truncated, malformed or of another type
+│       ├── EncryptedDocument   a password or DRM
+│       └── DocumentTooLarge    would unpack past the limits (a decompression bomb)
 ├── IndexProblem         base of index problems
 │   ├── IndexNotFound    no index at the path
 │   ├── IndexMismatch    built with other settings, or stale
@@ -36,6 +40,22 @@ class CorpusError(QAError):
 
 class EmptyCorpus(CorpusError):
     pass
+
+
+class ExtractionError(CorpusError):
+    """A document could not be read; the message names the file and what to do."""
+
+
+class UnreadableDocument(ExtractionError):
+    """The file is not a readable document of its format (truncated, malformed, wrong type)."""
+
+
+class EncryptedDocument(ExtractionError):
+    """The document is encrypted (a password or DRM)."""
+
+
+class DocumentTooLarge(ExtractionError):
+    """Unpacking the document would take more memory than allowed (a decompression bomb)."""
 
 
 class IndexProblem(QAError):

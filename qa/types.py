@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.errors import QAError
+from qa.layout import Box, CharMap, Page
 
 # A long step reports (done, total) through one of these (the CLI draws a bar, the page a progress line).
 Progress = Callable[[int, int], None]
@@ -24,6 +25,12 @@ class Document:
     title: str
     sha256: str  # of `text` encoded as UTF-8
     skipped: tuple[tuple[int, int, str], ...] = ()  # boilerplate ranges (start, end, reason)
+    # Documents extracted from a file (PDF, HTML, DOCX, EPUB); empty for text read as is.
+    extractor: str = ""  # the reader's name and version: another version re-extracts the file
+    file_sha256: str = ""  # of the source file's bytes: an unchanged file is not extracted again
+    pages: tuple[Page, ...] = ()  # PDFs: the page table
+    warnings: tuple[str, ...] = ()  # what the extractor could not read (pages without a text layer, ...)
+    chars: CharMap | None = field(default=None, compare=False, repr=False)  # PDFs: where each character was drawn
 
     def readable(self) -> str:
         """`text` with its skipped ranges blanked (offsets unchanged): what the article tells its readers, without
@@ -71,6 +78,10 @@ class Citation:
     start: int
     end: int
     quote: str  # always == original_text[start:end]
+    page_start: int | None = None  # paged documents (PDF): the first and last page the quote is on, 1-based
+    page_end: int | None = None
+    page_labels: tuple[str, ...] = ()  # the printed label of each of those pages ("iii", "7")
+    boxes: tuple[Box, ...] = ()  # PDFs: one box per line of the quote, on every page it covers
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +141,7 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.text,
         "abstained": answer.abstained,
-        "citations": [asdict(c) for c in answer.citations],
+        "citations": [citation_record(c) for c in answer.citations],
         "passages": [{"source": p.source, "start": p.start, "end": p.end, "score": p.score} for p in answer.passages],
         "timings_ms": answer.timings_ms,
         "engine": answer.engine,
@@ -138,6 +149,15 @@ def answer_record(answer: Answer) -> dict[str, Any]:
         "confidence": answer.confidence,
         "hedged": answer.hedged,
     }
+
+
+def citation_record(citation: Citation) -> dict[str, Any]:
+    """A citation as JSON values: marker, source, start, end, quote, page_start, page_end, page_labels (a list)
+    and boxes (a list of {page, x0, y0, x1, y1})."""
+    record = asdict(citation)
+    record["page_labels"] = list(citation.page_labels)
+    record["boxes"] = [asdict(box) for box in citation.boxes]
+    return record
 
 
 def final_answer(items: Iterable[str | Answer]) -> Answer:

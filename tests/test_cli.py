@@ -26,6 +26,9 @@ def env(assistant: Assistant) -> dict[str, str]:
     return {"QA_INDEX_DIR": str(assistant.settings.index_dir), "QA_CORPUS_DIR": str(SEEDS), "QA_ENGINE": "extractive"}
 
 
+PAGE_FIELDS = ("page_start", "page_end", "page_labels", "boxes")
+
+
 def test_ask_json_contract(env: dict[str, str], assistant: Assistant) -> None:
     result = CliRunner().invoke(cli, ["ask", QUESTION, "--json"], env=env)
     assert result.exit_code == 0, result.output
@@ -33,7 +36,8 @@ def test_ask_json_contract(env: dict[str, str], assistant: Assistant) -> None:
     assert set(record) >= {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
     assert record["abstained"] is False and "85" in record["answer"]
     for citation in record["citations"]:
-        assert set(citation) == {"marker", "source", "start", "end", "quote"}
+        assert set(citation) == {"marker", "source", "start", "end", "quote", *PAGE_FIELDS}
+        assert [citation[field] for field in PAGE_FIELDS] == [None, None, [], []]  # a text article has no pages
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
         assert text[citation["start"] : citation["end"]] == citation["quote"]
     assert all(set(p) == {"source", "start", "end", "score"} for p in record["passages"])

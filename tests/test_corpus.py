@@ -57,10 +57,13 @@ def test_binary_and_non_utf8_files_are_skipped_with_a_warning(tmp_path: Path, ca
     (tmp_path / "good.txt").write_text("A readable article about rivers.", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait.".encode("latin-1"))
     (tmp_path / "image.txt").write_bytes(b"\x89PNG\x00\x00\x01binary")
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "ignored.odt").write_bytes(b"PK\x03\x04")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4")
     with caplog.at_level(logging.WARNING):
         documents = load_corpus(tmp_path)
-    assert [d.source for d in documents] == ["good.txt"]
+    assert [d.source for d in documents] == ["broken.pdf", "good.txt"]
+    assert documents[0].text == "" and "damaged" in documents[0].warnings[0]  # kept, so the index names it
+    assert "Not indexing broken.pdf: " in caplog.text
     assert "latin1.txt: not valid UTF-8 at byte 3" in caplog.text
     assert "image.txt: it looks binary" in caplog.text
 

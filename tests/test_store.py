@@ -213,15 +213,17 @@ def test_an_index_folder_inside_the_corpus_is_not_read_as_articles(settings: Set
     assert counts == [3, 3, 3, 3]
 
 
-def test_progress_covers_sentence_splitting_then_embedding(settings: Settings) -> None:
+def test_progress_covers_reading_sentence_splitting_then_embedding(settings: Settings) -> None:
     """A huge article used to split sentences for minutes with no progress shown."""
     long_line = "The harbor reopened on Monday after repairs, said the mayor of Port Ellis. " * 400  # one 30 KB line
     (settings.corpus_dir / "harbor.txt").write_text(long_line, encoding="utf-8")
     calls: list[tuple[int, int]] = []
     index = build_faiss(settings, embedder=HashEmbeddings(), progress=lambda done, total: calls.append((done, total)))
     starts = [n for n, (done, _) in enumerate(calls) if done == 0]
-    assert len(starts) == 2
-    splitting, embedding = calls[: starts[1]], calls[starts[1] :]
+    assert len(starts) == 3
+    reading, splitting, embedding = calls[: starts[1]], calls[starts[1] : starts[2]], calls[starts[2] :]
+    size = (settings.corpus_dir / "harbor.txt").stat().st_size
+    assert reading[0][1] >= size and reading[-1][0] == reading[-1][1]
     characters = sum(len(d.text) for d in index.documents.values())
     assert splitting[0] == (0, characters) and splitting[-1] == (characters, characters)
     assert len(splitting) > 10  # the long line reports as its windows are split, not once at the end

@@ -193,3 +193,21 @@ def test_cli_indexes_and_answers_from_the_database(pg_url: str) -> None:
     for citation in record["citations"]:
         text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
         assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_a_pdf_keeps_its_extraction_in_the_database(pg_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.ingest.pdf import PdfReader
+    from tests.ingest.pdfs import write_pdf
+
+    sentences = [f"Clause {n} of the lease binds the tenant to repair the fences by {1990 + n}." for n in range(150)]
+    write_pdf(pg_settings.corpus_dir / "lease.pdf", [sentences], header="Lease of Marsh Farm {page}", footer="Draft")
+    built = build_store(pg_settings, embedder=HashEmbeddings()).documents["lease.pdf"]
+    loaded = load_store(pg_settings).documents["lease.pdf"]
+    assert loaded == built and len(loaded.pages) >= 3 and loaded.extractor == PdfReader.version
+    assert loaded.chars is not None and built.chars is not None
+    assert np.array_equal(loaded.chars.char_line, built.chars.char_line)
+    start = loaded.text.index(sentences[70])
+    answer_box = Assistant.load(pg_settings, embedder=HashEmbeddings()).citation("lease.pdf", start, start + 20)
+    assert answer_box.page_start is not None and answer_box.boxes
+    monkeypatch.setattr(PdfReader, "extract", lambda *args: pytest.fail("an unchanged PDF was extracted again"))
+    build_store(pg_settings, embedder=HashEmbeddings())  # incremental: the database's extraction is reused

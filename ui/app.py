@@ -21,6 +21,7 @@ from qa import Assistant, QAError, Settings
 from qa.engines import AUTO
 from ui.chat import Chat
 from ui.connections import serve
+from ui.documents import STEP_JS, add_document_routes
 from ui.openai_api import add_api
 from ui.render import Turn, one_line, render_article_list, render_panel_placeholder
 from ui.server import MAX_BODY_BYTES, Guard, is_loopback
@@ -145,7 +146,9 @@ def chat_tab(chat: Chat, assistant: Assistant) -> None:
                 show_uncited = gr.Checkbox(False, label="Show retrieved-but-uncited passages", elem_id="qa-uncited")
                 clear = gr.Button("New conversation", variant="secondary", elem_id="qa-clear")
         with gr.Column(scale=2):
-            panel = html_panel(render_panel_placeholder(), "qa-source-panel", REVEAL_JS, container=True, padding=True)
+            panel = html_panel(
+                render_panel_placeholder(), "qa-source-panel", REVEAL_JS + STEP_JS, container=True, padding=True
+            )
 
     def respond(message: str, state: list[Turn], engine_name: str, passages: float, uncited: bool) -> Any:
         for html, new_turns in chat.respond(message, state, engine=engine_name, k=int(passages), show_uncited=uncited):
@@ -233,6 +236,7 @@ def build_server(assistant: Assistant, settings: Settings | None = None) -> Fast
     settings = settings or assistant.settings
     server = FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
     add_api(server, assistant, settings)
+    add_document_routes(server, assistant, settings)  # the original files of the corpus, for PDF citations
     page = build_app(assistant).queue(default_concurrency_limit=2)
     key = settings.api_key
     login = (lambda user, password: hmac.compare_digest(password.encode(), key.encode())) if key else None

@@ -10,6 +10,7 @@ from typing import Any
 
 from qa import Answer, Assistant, Document, QAError, answer_record
 from qa.text import echo_question
+from ui.documents import render_pdf_view
 from ui.render import (
     Turn,
     history,
@@ -73,7 +74,10 @@ class Chat:
     def open_span(self, source: object, start: object = None, end: object = None) -> str:
         """The side panel for a click: the article with [start:end] highlighted (ignored unless a valid span)."""
         name, first, last = parse_span(source, start, end)
-        return render_article(self.documents.get(name), first, last)
+        document = self.documents.get(name)
+        if document is not None and document.pages:  # a PDF: its page images with boxes, and the text by page
+            return render_pdf_view(self.assistant, document, first, last)
+        return render_article(document, first, last)
 
     def record(
         self,

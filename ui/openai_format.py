@@ -86,7 +86,8 @@ def article_url(citation: Citation) -> str:
 
 def citation_annotations(reply: Reply) -> list[dict[str, Any]]:
     """One url_citation per [n] marker in the answer: start/end index the marker in the content; the url names the
-    article and the exact span; source, start, end, quote and marker are added fields."""
+    article and the exact span; source, start, end, quote, marker and, for a PDF, the pages and boxes are added
+    fields."""
     by_marker = {c.marker: c for c in reply.citations}
     out: list[dict[str, Any]] = []
     for match in MARKER.finditer(reply.content.split(SOURCES)[0]):
@@ -99,7 +100,8 @@ def citation_annotations(reply: Reply) -> list[dict[str, Any]]:
                 "end_index": match.end(),
                 "url": article_url(citation),
                 "title": reply.titles.get(citation.source) or citation.source,
-                **asdict(citation),
+                # a text article's page_start/page_end (null) are left out: LangChain's stream merge drops nulls
+                **{key: value for key, value in asdict(citation).items() if value is not None},
             }
         )
     return out

@@ -19,6 +19,7 @@ from typing import Any
 
 from qa import Settings
 from qa.bench.answers import Session
+from qa.bench.extraction import run_extraction
 from qa.bench.load import run_load
 from qa.bench.scale import run_scale
 from qa.bench.stats import BenchPlan, load_average
@@ -47,6 +48,8 @@ def run_bench(settings: Settings, plan: BenchPlan, *, log: Log | None = None) ->
                 report["answers"] = session.answers(plan)
             if "profile" in plan.only:
                 report["profile"] = session.profile(plan)
+        if "extraction" in plan.only:
+            report["extraction"] = run_extraction(plan, say)
         if "load" in plan.only:
             report["load"] = run_load(work, plan, say)
         if "store" in plan.only:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("indexing", "scale", "answers", "profile", "load", "store")
+SECTIONS = ("indexing", "extraction", "scale", "answers", "profile", "load", "store")
 
 
 @dataclass(frozen=True)

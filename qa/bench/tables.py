@@ -268,8 +268,19 @@ def store_table(data: Mapping[str, Any]) -> str:
     )
 
 
+def extraction_table(data: Mapping[str, Any]) -> str:
+    rows = [
+        [row["sample"], row["units"], row["seconds"], f"{row['per_s_wall']} {row['unit']}/s",
+         f"{row['per_s_cpu']} {row['unit']}/s"]
+        for row in data["rows"]
+    ]  # fmt: skip
+    head = "Extraction (qa index's reading step, file hashing included): PDF pages, other documents per second"
+    return "\n".join([head, markdown_table(["sample", "units", "seconds", "wall", "CPU"], rows)])
+
+
 TABLES: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
     ("indexing", indexing_table),
+    ("extraction", extraction_table),
     ("scale", scale_table),
     ("answers", answers_table),
     ("profile", profile_table),

@@ -15,7 +15,7 @@ from qa.cli.base import cli, engine_option, settings_from, store_option
 from qa.cli.terminal import errors_as_click, format_answer, format_passage, json_line, progress_bar, terminal_safe
 from qa.engines.models import fetch_model
 from qa.question import clean_question
-from qa.store import build_store
+from qa.store import Store, build_store
 from qa.text import echo_question
 
 
@@ -33,13 +33,31 @@ def index_command(ctx: click.Context, corpus_dir: Path | None, index_dir: Path |
         qa index --corpus seeds --store postgresql://postgres:PASSWORD@127.0.0.1:5432/qa
     """
     settings = settings_from(ctx, corpus_dir=corpus_dir, index_dir=index_dir, store=store)
-    with errors_as_click(), progress_bar("Splitting sentences", "Embedding") as progress:
+    with errors_as_click(), progress_bar("Reading documents", "Splitting sentences", "Embedding") as progress:
         index = build_store(settings, progress=progress)
     counts = index.manifest["counts"]
     click.echo(
         f"Indexed {counts['documents']} documents ({counts['chunks']} chunks, {counts['sentences']} sentences) "
         f"into {settings.store_location} in {index.manifest['build_seconds']:.1f} s."
     )
+    for line in index_problems(index):
+        click.echo(terminal_safe(line))
+
+
+def index_problems(index: Store) -> list[str]:
+    """The summary's lines about documents that are indexed without citable text, or only in part (a PDF without
+    a text layer, an encrypted or damaged file): never a silent success."""
+    chunked = {chunk.source for chunk in index.chunks}
+    empty = [d for d in index.documents.values() if d.source not in chunked]
+    partial = [d for d in index.documents.values() if d.source in chunked and d.warnings]
+    lines = []
+    if empty:
+        lines.append(f"No citable text in {len(empty)} document(s):")
+        lines += [f"- {d.source}: {'; '.join(d.warnings) or 'no sentences outside boilerplate'}" for d in empty]
+    if partial:
+        lines.append(f"Indexed in part ({len(partial)} document(s)):")
+        lines += [f"- {d.source}: {'; '.join(d.warnings)}" for d in partial]
+    return lines
 
 
 @cli.command()

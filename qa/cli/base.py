@@ -74,7 +74,8 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 
 def load_assistant(settings: Settings) -> Assistant:
     """The assistant, with a progress bar on stderr if the index has to be built first."""
-    with progress_bar("Indexing: splitting sentences", "Indexing: embedding") as progress:
+    labels = ("Indexing: reading documents", "Indexing: splitting sentences", "Indexing: embedding")
+    with progress_bar(*labels) as progress:
         return Assistant.load(settings, progress=progress)
 
 

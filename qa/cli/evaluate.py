@@ -22,7 +22,8 @@ from qa.engines import ENGINES
     type=ToolChoice("qa.evaluation.plan:SPLITS"),
     default="all",
     show_default=True,
-    help="dev and test of --questions; second: the held-out second corpus (eval/second); all: the three.",
+    help="dev and test of --questions; second: the held-out second corpus (eval/second); formats: PDF, HTML, DOCX, "
+    "EPUB and txt (eval/formats); all: the four.",
 )
 @click.option(
     "--engine",

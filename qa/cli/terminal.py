@@ -19,7 +19,7 @@ import click
 
 from qa.errors import QAError
 from qa.text import SURROGATE
-from qa.types import Answer, Passage, Progress
+from qa.types import Answer, Citation, Passage, Progress
 
 # A whole escape sequence (CSI ... final byte; OSC/DCS/PM/APC ... BEL or ST; or ESC and one character), 7- or 8-bit.
 ESCAPE_SEQUENCE = re.compile(
@@ -47,11 +47,19 @@ def format_answer(answer: Answer) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:  # the quote on its own line, not wrapped in quotes it may already contain
-            lines += [f"[{c.marker}] {c.source} [{c.start}:{c.end}]", f"    {' '.join(c.quote.split())}"]
+            lines += [f"[{c.marker}] {c.source}{page_note(c)} [{c.start}:{c.end}]", f"    {' '.join(c.quote.split())}"]
     elif answer.abstained and answer.passages:
         lines += ["", "Related passages (they do not answer the question):"]
         lines += [f"- {p.source} [{p.start}:{p.end}]" for p in answer.passages[:3]]
     return terminal_safe("\n".join(lines))
+
+
+def page_note(citation: Citation) -> str:
+    """ " p. 7" (the printed label) or " pp. 6-7" for a citation of a paged document; "" otherwise."""
+    labels = citation.page_labels
+    if not labels:
+        return ""
+    return f" p. {labels[0]}" if len(labels) == 1 else f" pp. {labels[0]}-{labels[-1]}"
 
 
 def format_passage(rank: int, passage: Passage) -> str:

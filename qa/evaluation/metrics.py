@@ -51,6 +51,8 @@ class Record:
     error: str | None = None
     origin: str | None = None  # LLM answers: "own", "corrected", "fallback" (extractive) or "abstained"
     corpus: str = ""
+    paged_citations: int = 0  # citations of a gold quote whose pages are known
+    page_correct: int = 0  # ... whose page_start..page_end lie within the gold pages
     confidence: float | None = None  # P(answerable) the decision gave the question
     hedged: bool = False  # the answer was a hedge (counted in `abstained`)
     set: str = ""  # how the question was written ("off-topic": a far miss)
@@ -103,6 +105,19 @@ def is_precise(citation: Citation, question: Question) -> bool:
     return any(normalize_text(keyword) in quote for keyword in question.keywords)
 
 
+def page_scores(citations: Sequence[Citation], question: Question) -> tuple[int, int]:
+    """(citations of a gold quote with known pages, those whose pages all lie within the gold quote's pages)."""
+    paged = correct = 0
+    for citation in citations:
+        gold = next((g for g in question.evidence if g.pages and cites(citation, g)), None)
+        if gold is None:
+            continue
+        paged += 1
+        if citation.page_start is not None and citation.page_end is not None:
+            correct += set(range(citation.page_start, citation.page_end + 1)) <= set(gold.pages)
+    return paged, correct
+
+
 def declined(answer: Answer) -> bool:
     """Whether the answer asserts nothing: a refusal, or a hedge pointing at the closest passage."""
     return answer.abstained or answer.hedged
@@ -145,6 +160,7 @@ def score(
         None,
     )
     cited = [any(cites(c, gold) for c in answer.citations) for gold in question.evidence]
+    paged, page_correct = page_scores(answer.citations, question)
     return Record(
         configuration=configuration,
         id=question.id,
@@ -166,6 +182,8 @@ def score(
         ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
         origin=answer_origin(answer),
         corpus=question.corpus_dir.as_posix(),
+        paged_citations=paged,
+        page_correct=page_correct,
         confidence=answer.confidence,
         hedged=answer.hedged,
         set=question.set,
@@ -185,6 +203,8 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
         summary[f"recall@{k}"] = _mean([recall_at(r.retrieved_ranks, k) for r in with_gold])
     summary["mrr"] = _mean([r.reciprocal_rank or 0.0 for r in with_gold])
     summary["citation_validity"] = sum(r.valid_citations for r in records) / all_citations if all_citations else None
+    paged = sum(r.paged_citations for r in records)
+    summary["page_accuracy"] = sum(r.page_correct for r in records) / paged if paged else None
     summary["citation_precision"] = _mean([r.precise_citations / r.citations for r in cited])
     summary["citation_recall"] = _mean([r.cited_share or 0.0 for r in with_gold])
     summary["citation_chars"] = _mean([r.citation_chars / r.citations for r in cited])

@@ -15,7 +15,7 @@ from qa.evaluation.report import confidence_table, new_run_id, provenance, summa
 from qa.evaluation.runs import Harness, Run, expand, with_all
 from qa.evaluation.turns import ConversationRun, evaluate_conversations, target_table, turn_table
 
-SPLITS = ("dev", "test", "second", "all")  # all: the three
+SPLITS = ("dev", "test", "second", "formats", "all")  # all: the four
 Table = tuple[str, tuple[list[str], list[list[str]]]]  # (title, (headers, rows))
 
 
@@ -38,7 +38,7 @@ class EvalPlan:
 
     @property
     def splits(self) -> list[str]:
-        return ["dev", "test", "second"] if self.split == "all" else [self.split]
+        return ["dev", "test", "second", "formats"] if self.split == "all" else [self.split]
 
 
 @dataclass
@@ -63,8 +63,9 @@ def run_eval(
         configurations = expand([c.name for c in configurations] + [limits["configuration"]])
         splits += [] if limits["split"] in splits else [limits["split"]]
     asked: list[Question] = load_questions(plan.questions, settings.corpus_dir) if {"dev", "test"} & set(splits) else []
-    if "second" in splits:
-        asked += load_questions(*QUESTION_SETS["second"])
+    for held_out in ("second", "formats"):
+        if held_out in splits:
+            asked += load_questions(*QUESTION_SETS[held_out])
     asked = [] if plan.conversations_only else asked
     talks = (
         load_conversations(plan.conversation_file, settings.corpus_dir)

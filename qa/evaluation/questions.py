@@ -1,9 +1,10 @@
 """The evaluation set (JSONL, gold quotes) -> validated `Question`s; gate thresholds -> failures.
 
 Each line: `id`, `question`, `type` (see QUESTION_TYPES), `answer`, `keywords` a correct answer must hold,
-`evidence` [{`source`, `quote`}] with each quote an exact substring of the corpus file, and `split` (dev or
-test: tune on dev, never on test). Metrics: `qa.evaluation.metrics`; runs: `qa.evaluation.runs`;
-reports: `qa.evaluation.report`.
+`evidence` [{`source`, `quote`, `pages`?}] with each quote an exact substring of the corpus file (of its extracted
+text for a PDF, HTML, DOCX or EPUB file; `pages`: the 1-based PDF pages it is printed on), and `split` (dev or test:
+tune on dev, never on test; second and formats: the held-out corpora). Metrics: `qa.evaluation.metrics`; runs:
+`qa.evaluation.runs`; reports: `qa.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from qa.errors import EvalSetError
+from qa.ingest import reader_for
 
 ANSWERABLE_TYPES = ("single", "multi", "numeric", "attribution", "comparison")
 QUESTION_TYPES = (*ANSWERABLE_TYPES, "unanswerable", "false_premise")
-SPLITS = ("dev", "test", "second")  # fit and tune on dev only; test and second are held out
-# The question sets `qa eval` knows: name -> (questions file, corpus folder). The second corpus is never fitted on.
+SPLITS = ("dev", "test", "second", "formats")  # fit and tune on dev only; test, second and formats are held out
+# The question sets `qa eval` knows: name -> (questions file, corpus folder). Only the seeds' dev split is fitted on.
 QUESTION_SETS = {
     "seeds": (Path("eval/questions.jsonl"), Path("seeds")),
     "second": (Path("eval/second/questions.jsonl"), Path("eval/second/corpus")),
+    "formats": (Path("eval/formats/questions.jsonl"), Path("eval/formats/documents")),  # PDF, HTML, DOCX, EPUB, txt
 }
 COPIED_RUN = 5  # a paraphrased question copies no run of this many words from an article...
 NAME_WORDS = 3  # ...unless this many of them are capitalised (a name such as "U.S. News and World Report")
@@ -36,6 +39,7 @@ class Gold:
     start: int
     end: int
     quote: str
+    pages: tuple[int, ...] = ()  # PDFs: the pages the quote is printed on (found by hand, not by the extractor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,8 @@ def parse_question(
         elif start < 0:
             problems.append(f"{raw['id']}: quote {item['quote'][:60]!r}… is not in {item['source']}")
         else:
-            evidence.append(Gold(item["source"], start, start + len(item["quote"]), item["quote"]))
+            pages = tuple(int(page) for page in item.get("pages", ()))
+            evidence.append(Gold(item["source"], start, start + len(item["quote"]), item["quote"], pages))
     question = Question(
         raw["id"],
         raw["question"],
@@ -208,8 +213,14 @@ def _field_problems(raw: dict[str, Any]) -> list[str]:
 
 
 def _source_text(path: Path, texts: dict[str, str | None]) -> str | None:
-    """The file's text decoded from bytes (no newline translation, as the corpus reader does), cached."""
+    """The file's text as the corpus reads it, cached: decoded from bytes (no newline translation), or for a
+    document format (PDF, ...) the text its reader extracts, which citations point into."""
     if str(path) not in texts:
+        reader = reader_for(path)
+        if reader is not None and reader.version and path.is_file():
+            found = list(reader.read(path, path.name, set()))
+            texts[str(path)] = found[0].text if found and found[0].text else None
+            return texts[str(path)]
         try:
             texts[str(path)] = path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):

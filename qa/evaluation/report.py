@@ -32,6 +32,7 @@ COLUMNS = (
     ("R@10", "recall@10", "{:.2f}"),
     ("MRR", "mrr", "{:.2f}"),
     ("cite valid", "citation_validity", "{:.2f}"),
+    ("page acc", "page_accuracy", "{:.2f}"),
     ("cite prec", "citation_precision", "{:.2f}"),
     ("cite rec", "citation_recall", "{:.2f}"),
     ("chars/cite", "citation_chars", "{:.0f}"),

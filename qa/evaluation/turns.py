@@ -123,7 +123,10 @@ def answer_conversation(
                 dataclasses.replace(record, error=error),
             )
         )
-        cited = [dataclasses.asdict(c) for c in answer.citations]
+        # what a client sends back with an answer (the page and the API's history): the span, not the pages
+        cited = [
+            {key: getattr(c, key) for key in ("marker", "source", "start", "end", "quote")} for c in answer.citations
+        ]
         history += [
             {"role": "user", "content": question.question},
             {"role": "assistant", "content": answer.text, "citations": cited},

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from qa.ingest.boilerplate import find_boilerplate
 from qa.text import addressed_to_assistant, poses_as_citation
-from qa.types import Document
+from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +28,16 @@ class Reader(Protocol):
     """One file format: the file name suffixes it reads and how a file becomes documents."""
 
     suffixes: tuple[str, ...]  # lower case, with the dot: (".txt", ".md")
+    # The extractor's name and version for formats worth extracting once (PDF, ...): the index keeps their documents,
+    # and a file whose bytes and reader version are unchanged is not read again. "" for formats read every time.
+    version: str
 
-    def read(self, path: Path, source: str, taken: set[str]) -> Iterator[Document]:
+    def read(self, path: Path, source: str, taken: set[str], progress: Progress | None = None) -> Iterator[Document]:
         """The documents of the file at `path`, named from `source` (its path relative to the corpus root).
 
         `taken` holds the source names already in use; a reader naming several documents from one file adds each
         name it gives and never gives a taken one. Unreadable content is skipped with a warning naming it.
+        `progress` may get (done, total) within the file (pages of a PDF).
         """
         ...
 

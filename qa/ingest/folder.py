@@ -6,27 +6,36 @@ Hidden folders, index folders and links leading outside the corpus are left out.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from qa.errors import CorpusError, EmptyCorpus
 from qa.ingest.formats import describe_formats, reader_for
 from qa.text import SURROGATE
-from qa.types import Document
+from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
 
 INDEX_RECORDS = ("documents.jsonl", "sentences.jsonl", "chunks.jsonl")
 
 
-def load_corpus(corpus_dir: Path, *, skip: Iterable[Path] = ()) -> list[Document]:
+def load_corpus(
+    corpus_dir: Path,
+    *,
+    skip: Iterable[Path] = (),
+    previous: Mapping[str, Document] | None = None,
+    progress: Progress | None = None,
+) -> list[Document]:
     """Read every article under `corpus_dir`; unreadable files are skipped with a warning naming them.
 
     Hidden folders, the folders in `skip` (the index being built) and any folder holding an index are left out;
     symbolic links that lead outside `corpus_dir` are not followed. Source names are unique: a JSONL record whose
-    name is taken (a repeated id, or the name of a file) gets another one, with a warning.
+    name is taken (a repeated id, or the name of a file) gets another one, with a warning. An extracted document
+    of `previous` (the index's) is kept as it is when its file's bytes and its reader's version are unchanged.
+    `progress` gets (bytes read, bytes of all files), from (0, total).
     """
     if not corpus_dir.is_dir():
         raise CorpusError(
@@ -35,7 +44,17 @@ def load_corpus(corpus_dir: Path, *, skip: Iterable[Path] = ()) -> list[Document
         )
     paths = sorted(_article_paths(corpus_dir, {folder.resolve() for folder in skip}))
     taken = {p.as_posix() for p in paths}  # files keep their own names
-    documents = [doc for path in paths for doc in _read_path(corpus_dir / path, path.as_posix(), taken)]
+    sizes = [_size(corpus_dir / path) for path in paths]
+    total, done = sum(sizes), 0
+    if progress:
+        progress(0, total)
+    documents: list[Document] = []
+    for path, size in zip(paths, sizes, strict=True):
+        report = None if progress is None else _within(progress, done, size, total)
+        documents += _read_path(corpus_dir / path, path.as_posix(), taken, previous or {}, report)
+        done += size
+        if progress:
+            progress(done, total)
     if not documents:
         raise EmptyCorpus(
             f"Corpus folder {corpus_dir} holds no readable article ({describe_formats()} with UTF-8 text): "
@@ -93,7 +112,27 @@ def _warn_link(path: Path, root: Path, real_root: Path) -> None:
     )
 
 
-def _read_path(path: Path, source: str, taken: set[str]) -> Iterator[Document]:
+def _read_path(
+    path: Path, source: str, taken: set[str], previous: Mapping[str, Document], progress: Progress | None
+) -> Iterator[Document]:
     reader = reader_for(path)
-    if reader is not None and path.is_file():
-        yield from reader.read(path, source, taken)
+    if reader is None or not path.is_file():
+        return
+    known = previous.get(source)
+    if reader.version and known is not None and known.extractor == reader.version:
+        if known.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
+            yield known  # subtle: the index's extraction is the text its offsets point into; never re-extract it
+            return
+    yield from reader.read(path, source, taken, progress)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _within(progress: Progress, offset: int, size: int, total: int) -> Progress:
+    """A file's own (done, total) (pages of a PDF) as bytes of the corpus, at its share of the file's size."""
+    return lambda done, count: progress(offset + (size * done) // max(count, 1), total) if done else None

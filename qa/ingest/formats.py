@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa.ingest.base import Reader
+from qa.ingest.docx import DocxReader
+from qa.ingest.epub import EpubReader
+from qa.ingest.html import HtmlReader
 from qa.ingest.jsonl import JsonlReader
+from qa.ingest.pdf import PdfReader
 from qa.ingest.plaintext import PlainTextReader
 
-READERS: tuple[Reader, ...] = (PlainTextReader(), JsonlReader())
+READERS: tuple[Reader, ...] = (PlainTextReader(), JsonlReader(), PdfReader(), HtmlReader(), DocxReader(), EpubReader())
 
 
 def reader_for(path: Path) -> Reader | None:
@@ -18,6 +22,6 @@ def reader_for(path: Path) -> Reader | None:
 
 
 def describe_formats() -> str:
-    """The readable suffixes for messages: ".txt, .md or .jsonl"."""
+    """The readable suffixes for messages: ".txt, .md, ... or .epub"."""
     suffixes = [suffix for reader in READERS for suffix in reader.suffixes]
     return ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]

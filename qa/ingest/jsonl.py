@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qa.ingest.base import fits, make_document, read_text
 from qa.text import SURROGATE
-from qa.types import Document
+from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 class JsonlReader:
     suffixes: tuple[str, ...] = (".jsonl",)
 
-    def read(self, path: Path, source: str, taken: set[str]) -> Iterator[Document]:
+    version = ""
+
+    def read(self, path: Path, source: str, taken: set[str], progress: Progress | None = None) -> Iterator[Document]:
         text = read_text(path, source)
         if text is None:
             return

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from qa.ingest.base import fits, make_document, read_text
-from qa.types import Document
+from qa.types import Document, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,9 @@ logger = logging.getLogger(__name__)
 class PlainTextReader:
     suffixes: tuple[str, ...] = (".txt", ".md")
 
-    def read(self, path: Path, source: str, taken: set[str]) -> Iterator[Document]:
+    version = ""
+
+    def read(self, path: Path, source: str, taken: set[str], progress: Progress | None = None) -> Iterator[Document]:
         text = read_text(path, source)
         if text is None:
             return

@@ -35,10 +35,24 @@ class BuildInput:
     embedder: Callable[[], Embeddings]
 
 
-def build_input(settings: Settings, documents: Sequence[Document] | None, embedder: Embeddings | None) -> BuildInput:
-    """`documents`, or every article of settings.corpus_dir (never the index folder itself), checked for unique
-    names; `embedder`, or the configured model, which loads only if some text needs embedding."""
-    found = list(documents if documents is not None else load_corpus(settings.corpus_dir, skip=[settings.index_dir]))
+def build_input(
+    settings: Settings,
+    documents: Sequence[Document] | None,
+    embedder: Embeddings | None,
+    *,
+    previous: Mapping[str, Document] | None = None,
+    progress: Progress | None = None,
+) -> BuildInput:
+    """`documents`, or every article of settings.corpus_dir (never the index folder itself; documents of
+    `previous` reused when their file is unchanged), checked for unique names; `embedder`, or the configured model,
+    which loads only if some text needs embedding. `progress` gets the reading step, (0, total) first."""
+    if documents is None:
+        found = load_corpus(settings.corpus_dir, skip=[settings.index_dir], previous=previous, progress=progress)
+    else:
+        found = list(documents)
+        if progress:  # the step is done already: report it, so that the steps after it keep their places
+            progress(0, 1)
+            progress(1, 1)
     check_unique(found)
     return BuildInput(found, lambda: embedder or SentenceEmbedder(settings.embed_model))
 

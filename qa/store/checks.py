@@ -19,8 +19,9 @@ from qa.store.base import Snapshot
 from qa.types import Chunk, Document, Sentence
 
 # 2: sentences carry a digest of their text (both stores); 3: text addressed to an assistant or posing as a
-# citation is skipped at ingestion (older indexes hold it as sentences), FAISS files carry a digest
-FORMAT_VERSION = 3
+# citation is skipped at ingestion (older indexes hold it as sentences), FAISS files carry a digest; 4: documents
+# carry their extraction (pages, character map) in both stores
+FORMAT_VERSION = 4
 
 
 def check_owner(settings: Settings) -> None:
@@ -121,6 +122,9 @@ def records_problem(
     for doc in store.documents.values():
         if hashlib.sha256(doc.text.encode("utf-8")).hexdigest() != doc.sha256:
             return f"text of {doc.source} does not match its hash"
+        problem = layout_problem(doc)
+        if problem:
+            return problem
     spans: list[Sentence | Chunk] = [*store.chunks, *store.sentences]
     for item in spans:
         document = store.documents.get(item.source)
@@ -135,6 +139,21 @@ def records_problem(
             return f"a chunk's text differs from its document slice (chunk {chunk.id})"
         if not all(0 <= i < len(sentences) and sentences[i].source == chunk.source for i in chunk.sentence_ids):
             return f"chunk {chunk.id} has sentence_ids {list(chunk.sentence_ids)} outside its document's sentences"
+    return None
+
+
+def layout_problem(document: Document) -> str | None:
+    """What is wrong with a document's page table or character map, or None: pages must tile the text in order,
+    and the map must have one entry per character."""
+    position = 0
+    for page in document.pages:
+        if page.start != position or page.end < page.start:
+            return f"the page table of {document.source} does not tile its text (page {page.index})"
+        position = page.end
+    if document.pages and position != len(document.text):
+        return f"the page table of {document.source} ends at {position}, its text at {len(document.text)}"
+    if document.chars is not None and len(document.chars) != len(document.text):
+        return f"the character map of {document.source} has {len(document.chars)} entries for {len(document.text)}"
     return None
 
 

@@ -64,7 +64,7 @@ def open_store(settings: Settings, *, embedder: Embeddings | None = None, progre
     if settings.uses_postgres:
         check_database_owner(index.manifest, settings)
     try:
-        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir])
+        documents = load_corpus(settings.corpus_dir, skip=[settings.index_dir], previous=index.documents)
     except CorpusError:
         logger.info("Corpus %s is not readable; using the index as built.", settings.corpus_dir)
         return index
@@ -77,6 +77,6 @@ def open_store(settings: Settings, *, embedder: Embeddings | None = None, progre
 
 def stale_sources(index: Store, documents: Iterable[Document]) -> list[str]:
     """Sources added, changed or removed since the index was built."""
-    current = {d.source: d.sha256 for d in documents}
-    indexed = {source: doc.sha256 for source, doc in index.documents.items()}
+    current = {d.source: (d.sha256, d.extractor, d.file_sha256) for d in documents}
+    indexed = {source: (doc.sha256, doc.extractor, doc.file_sha256) for source, doc in index.documents.items()}
     return sorted(s for s in current.keys() | indexed.keys() if current.get(s) != indexed.get(s))

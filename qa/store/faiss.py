@@ -28,7 +28,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
-from qa.errors import IndexCorrupt, IndexNotFound, IndexProblem, QAError
+from qa.errors import ExtractionError, IndexCorrupt, IndexNotFound, IndexProblem, QAError
 from qa.store.base import Kind, Snapshot
 from qa.store.build import build_input, no_text, prepare, text_digest, warn_replacing
 from qa.store.checks import (
@@ -41,6 +41,7 @@ from qa.store.checks import (
     sentence_digest,
 )
 from qa.store.folders import folder_mode, staging_folder, swap, unwritable
+from qa.store.records import extraction_record, with_extraction
 from qa.text import ENCODING, tokenize
 from qa.types import Chunk, Document, Progress, Sentence
 
@@ -49,6 +50,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 
 FILES = ("manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.faiss")
 VECTOR_FILES = ("chunks.faiss", "sentences.faiss")
+CHARS = "chars"  # the folder of PDF character maps, one .npz (no pickle) per document that has one
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def build_faiss(
     `progress` reports two steps, each starting at (0, total): characters split into sentences, then texts embedded.
     """
     started = time.perf_counter()
-    build = build_input(settings, documents, embedder)
+    build = build_input(settings, documents, embedder, previous=_previous_documents(settings), progress=progress)
     warn_replacing(corpus_of(settings.index_dir), settings)
     prepared = prepare(build.documents, settings, lambda digests: _cached_vectors(settings), build.embedder, progress)
     sentences, chunks = prepared.sentences, prepared.chunks
@@ -152,14 +154,14 @@ def load_faiss(index_dir: Path, settings: Settings | None = None) -> FaissStore:
         if not isinstance(manifest, dict):
             raise ValueError(f"manifest.json holds a JSON {type(manifest).__name__}, not an object")
         check_format(index_dir, manifest)
-        documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", _document)}
+        documents = {d.source: d for d in _read_jsonl(index_dir / "documents.jsonl", lambda r: _document(r, index_dir))}
         raw_sentences = list(_read_jsonl(index_dir / "sentences.jsonl", dict))
         sentences = [_sentence(dict(r)) for r in raw_sentences]
         chunks = list(_read_jsonl(index_dir / "chunks.jsonl", _chunk))
         data = {name: np.fromfile(index_dir / name, dtype="uint8") for name in VECTOR_FILES}
         chunk_vectors = faiss.deserialize_index(data["chunks.faiss"])
         sentence_vectors = faiss.deserialize_index(data["sentences.faiss"])
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError, ExtractionError) as exc:
         raise IndexCorrupt(
             f"Index at {index_dir} is unreadable ({one_line(exc)}): rebuild it with `qa index`."
         ) from exc
@@ -199,6 +201,14 @@ def _vector_problem(index: FaissStore) -> str | None:
     if not index.chunk_vectors.d == index.sentence_vectors.d == dim:
         return f"vector dimension {index.chunk_vectors.d}/{index.sentence_vectors.d} differs from the manifest's {dim}"
     return None
+
+
+def _previous_documents(settings: Settings) -> dict[str, Document]:
+    """The documents of the index at settings.index_dir (their extractions are reused), or none if unreadable."""
+    try:
+        return {d.source: d for d in load_faiss(settings.index_dir, settings).documents.values()}
+    except QAError:
+        return {}
 
 
 def _cached_vectors(settings: Settings) -> dict[str, np.ndarray]:
@@ -245,9 +255,7 @@ def _manifest(
     seconds: float,
 ) -> dict[str, Any]:
     chunk_counts = Counter(c.source for c in chunks)
-    per_doc = {
-        d.source: {"sha256": d.sha256, "chars": len(d.text), "chunks": chunk_counts[d.source]} for d in documents
-    }
+    per_doc = {d.source: _manifest_entry(d, chunk_counts[d.source]) for d in documents}
     return {
         "format_version": FORMAT_VERSION,
         "embed_model": settings.embed_model,
@@ -262,6 +270,14 @@ def _manifest(
         "build_seconds": round(seconds, 3),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _manifest_entry(document: Document, chunks: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"sha256": document.sha256, "chars": len(document.text), "chunks": chunks}
+    if document.extractor:  # an extracted document: what read it, from which bytes, and what it could not read
+        entry |= {"extractor": document.extractor, "file_sha256": document.file_sha256, "pages": len(document.pages)}
+        entry |= {"warnings": list(document.warnings)} if document.warnings else {}
+    return entry
 
 
 def _write_atomically(
@@ -281,7 +297,7 @@ def _write_atomically(
         raise QAError(f"{target} holds files that are not an index: choose an empty or new --index-dir.")
     staging = staging_folder(target)
     try:
-        _write_jsonl(staging / "documents.jsonl", (_document_record(d) for d in documents))
+        _write_jsonl(staging / "documents.jsonl", (_document_record(d, n, staging) for n, d in enumerate(documents)))
         text_of = {d.source: d.text for d in documents}
         _write_jsonl(staging / "sentences.jsonl", (_sentence_record(s, text_of[s.source]) for s in sentences))
         _write_jsonl(staging / "chunks.jsonl", (asdict(c) for c in chunks))
@@ -318,15 +334,25 @@ def _write_vectors(vectors: Any, path: Path) -> str:
     return hashlib.sha256(np.fromfile(path, dtype="uint8").data).hexdigest()
 
 
-def _document_record(document: Document) -> dict[str, Any]:
-    record = asdict(document)
-    record["skipped"] = [list(r) for r in document.skipped]
+def _document_record(document: Document, number: int, folder: Path) -> dict[str, Any]:
+    """A document's JSON record; its character map, if any, goes to chars/<number>.npz, named in the record."""
+    record: dict[str, Any] = {"source": document.source, "title": document.title, "sha256": document.sha256}
+    record["text"] = document.text
+    record |= {"skipped": [list(r) for r in document.skipped], "extraction": extraction_record(document), "chars": None}
+    if document.chars is not None:
+        record["chars"] = f"{CHARS}/{number}.npz"
+        (folder / CHARS).mkdir(exist_ok=True)
+        (folder / record["chars"]).write_bytes(document.chars.to_bytes())
     return record
 
 
-def _document(record: dict[str, Any]) -> Document:
-    record["skipped"] = tuple(tuple(r) for r in record["skipped"])
-    return Document(**record)
+def _document(record: dict[str, Any], folder: Path) -> Document:
+    name = record["chars"]
+    if name is not None and (not isinstance(name, str) or not name.startswith(f"{CHARS}/") or ".." in name):
+        raise ValueError(f"a document names {name!r} as its character map")
+    skipped = tuple((int(start), int(end), str(reason)) for start, end, reason in record["skipped"])
+    document = Document(record["source"], record["text"], record["title"], record["sha256"], skipped)
+    return with_extraction(document, record["extraction"], (folder / name).read_bytes() if name else None)
 
 
 def _sentence_record(sentence: Sentence, text: str) -> dict[str, Any]:

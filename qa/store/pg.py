@@ -27,6 +27,7 @@ from qa.errors import IndexCorrupt, IndexMismatch, IndexNotFound, IndexUnavailab
 from qa.store.base import Kind, Snapshot
 from qa.store.build import text_digest
 from qa.store.checks import check_compatible, records_problem
+from qa.store.records import with_extraction
 from qa.text import tokenize
 from qa.types import Chunk, Document, Sentence
 
@@ -235,7 +236,8 @@ def snapshot_in(conn: Any, settings: Settings, pool: Pool) -> PgStore:
     rows = {
         name: conn.execute(sql, {"g": generation}).fetchall()
         for name, sql in (
-            ("documents", f"SELECT id, source, title, sha256, body, skipped FROM qa_documents WHERE {VISIBLE}"),
+            ("documents", f"SELECT id, source, title, sha256, body, skipped, extraction, chars FROM qa_documents "
+             f"WHERE {VISIBLE}"),
             ("sentences", f"SELECT id, document_id, ordinal, start_at, end_at, kind, digest FROM qa_sentences "
              f"WHERE {VISIBLE} ORDER BY document_id, ordinal"),
             ("chunks", f"SELECT id, document_id, ordinal, start_at, end_at, body, sentence_ordinals "
@@ -284,8 +286,10 @@ def _assemble(
     digests: list[str] = []
     keys: dict[str, list[int]] = {"sentences": [], "chunks": []}
     for document_id in order:
-        _, source, title, sha256, body, skipped = by_id[document_id]
-        documents[source] = Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped)))
+        _, source, title, sha256, body, skipped, extraction, chars = by_id[document_id]
+        documents[source] = with_extraction(
+            Document(source, body, title, sha256, tuple(tuple(r) for r in _json(skipped))), _json(extraction), chars
+        )
         first = len(sentences)
         for key, _, _, start, end, kind, digest in grouped["sentences"][document_id]:
             sentences.append(Sentence(source, start, end, kind))

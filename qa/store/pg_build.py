@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from qa.config import Settings
-from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable, require
+from qa.errors import IndexCorrupt, IndexMismatch, IndexProblem, IndexUnavailable, QAError, require
 from qa.store.build import Prepared, build_input, no_text, prepare, text_digest, warn_replacing
 from qa.store.checks import FORMAT_VERSION, check_compatible, owner_in
 from qa.store.pg import (
@@ -29,10 +29,12 @@ from qa.store.pg import (
     PgStore,
     Pool,
     connect,
+    load_pg,
     psycopg_module,
     snapshot_in,
     unavailable,
 )
+from qa.store.records import extraction_record
 from qa.text import ENCODING
 from qa.types import Document, Progress
 
@@ -48,7 +50,8 @@ def schema(dim: int) -> list[str]:
         "CREATE TABLE qa_state (id int PRIMARY KEY CHECK (id = 1), generation bigint NOT NULL, "
         "manifest jsonb NOT NULL)",
         "CREATE TABLE qa_documents (id bigserial PRIMARY KEY, source text NOT NULL, title text NOT NULL, "
-        "sha256 text NOT NULL, body text NOT NULL, skipped jsonb NOT NULL, born bigint NOT NULL, died bigint)",
+        "sha256 text NOT NULL, body text NOT NULL, skipped jsonb NOT NULL, born bigint NOT NULL, died bigint, "
+        "extraction jsonb NOT NULL DEFAULT '{}', chars bytea)",  # extracted documents: origin, pages, character map
         "CREATE TABLE qa_sentences (id bigserial PRIMARY KEY, "
         "document_id bigint NOT NULL REFERENCES qa_documents ON DELETE CASCADE, ordinal int NOT NULL, "
         "start_at int NOT NULL, end_at int NOT NULL, kind text NOT NULL, digest text NOT NULL, "
@@ -85,13 +88,13 @@ def build_pg(
 ) -> PgStore:
     """Index `settings.corpus_dir` (or `documents`) into the database at settings.store, embedding only new texts."""
     started = time.perf_counter()
-    build = build_input(settings, documents, embedder)
+    build = build_input(settings, documents, embedder, previous=_previous_documents(settings), progress=progress)
     documents = build.documents
 
     def write(conn: Any, state: tuple[int, dict[str, Any]] | None) -> bool:
         warn_replacing(owner_in(state[1]) if state else None, settings)
         indexed = _indexed(conn, state[0]) if state else {}
-        changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != d.sha256]
+        changed = [d for d in documents if indexed.get(d.source, (0, ""))[1] != _version(d)]
         current = {d.source for d in documents}
         replaced = {d.source for d in changed}
         retired = [key for source, (key, _) in indexed.items() if source not in current or source in replaced]
@@ -212,8 +215,26 @@ def _read_state(conn: Any, settings: Settings) -> tuple[int, dict[str, Any]] | N
 
 
 def _indexed(conn: Any, generation: int) -> dict[str, tuple[int, str]]:
-    rows = conn.execute(f"SELECT source, id, sha256 FROM qa_documents WHERE {VISIBLE}", {"g": generation})
-    return {source: (key, sha) for source, key, sha in rows.fetchall()}
+    """Each indexed document's row id and version (`_version`)."""
+    rows = conn.execute(
+        "SELECT source, id, sha256 || ' ' || coalesce(extraction->>'extractor', '') || ' ' || "
+        f"coalesce(extraction->>'file_sha256', '') FROM qa_documents WHERE {VISIBLE}",
+        {"g": generation},
+    )
+    return {source: (key, version) for source, key, version in rows.fetchall()}
+
+
+def _version(document: Document) -> str:
+    """What makes a document's row new: its text, and for an extracted one its reader version and file bytes."""
+    return f"{document.sha256} {document.extractor} {document.file_sha256}"
+
+
+def _previous_documents(settings: Settings) -> dict[str, Document]:
+    """The documents in the database (their extractions are reused), or none when it cannot be read."""
+    try:
+        return dict(load_pg(settings).documents)
+    except QAError:
+        return {}
 
 
 def _count(conn: Any, table: str, generation: int) -> int:
@@ -308,10 +329,14 @@ def _index_words(conn: Any, generation: int) -> None:
 def _copy_rows(conn: Any, prepared: Prepared, generation: int) -> None:
     """COPY the documents, then their sentences and chunks (binary, vectors included), numbered per document."""
     with conn.cursor() as cursor:
-        with cursor.copy("COPY qa_documents (source, title, sha256, body, skipped, born) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY qa_documents (source, title, sha256, body, skipped, born, extraction, chars) FROM STDIN"
+        ) as copy:
             for d in prepared.documents:
                 skipped = json.dumps([list(r) for r in d.skipped])
-                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation))
+                chars = d.chars.to_bytes() if d.chars is not None else None
+                extraction = json.dumps(extraction_record(d))
+                copy.write_row((d.source, d.title, d.sha256, d.text, skipped, generation, extraction, chars))
     rows = conn.execute("SELECT source, id FROM qa_documents WHERE born = %s", (generation,)).fetchall()
     document_id = dict(rows)
     first_sentence: dict[str, int] = {}

@@ -158,3 +158,16 @@ def test_store_section_measures_both_stores_on_the_same_chunks(postgres: LocalPo
     data["projection_1e6"] = projection(rows, 1_000_000)
     table = store_table(data)
     assert "| postgresql | 400 |" in table and "extrapolated" in table
+
+
+def test_extraction_section_reports_pages_and_documents_per_second() -> None:
+    from qa.bench.extraction import run_extraction
+    from qa.bench.stats import BenchPlan
+    from qa.bench.tables import extraction_table
+
+    data = run_extraction(BenchPlan(quick=True), lambda message: None)
+    units = {row["sample"].split(":")[0]: row["unit"] for row in data["rows"]}
+    assert units == {"pdf": "pages", "html": "documents", "docx": "documents", "epub": "documents"}
+    assert all(row["per_s_wall"] > 0 and row["per_s_cpu"] > 0 for row in data["rows"])
+    assert data["rows"][-1]["units"] == 150
+    assert "pages/s" in extraction_table(data) and "documents/s" in extraction_table(data)
