@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.embed import require
-from qa.errors import ModelError
+from qa.errors import ModelError, require
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ DEFAULT_READER = Path(__file__).parent / "models" / "reader"
 MANIFEST = "reader.json"
 FORMAT = "qa-reader v1"
 FIX = "restore it with `git checkout -- qa/models/reader` or retrain it with `make train-reader`"
+_loaded: dict[tuple[Path, str], Reader] = {}  # (folder, sha256) -> reader: every Assistant of a process shares it
+_loading = threading.Lock()
 
 
 class Reader:
@@ -63,6 +65,16 @@ class Reader:
             raise ModelError(f"Reader in {folder} could not be loaded ({exc}): {FIX}.") from exc
         model.eval()
         return cls(model, tokenizer, max_length=int(manifest["max_length"]), path=folder)
+
+    @classmethod
+    def shared(cls, path: str | Path = DEFAULT_READER) -> Reader:
+        """The reader in `path`, loaded once per process (and again only when its weights' hash changes)."""
+        folder = Path(path).resolve()
+        key = (folder, str(read_manifest(folder)["sha256"]))
+        with _loading:
+            if key not in _loaded:
+                _loaded[key] = cls.load(folder)
+            return _loaded[key]
 
     def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """P(sentence answers `question`) for each sentence, in order (an empty array for no sentences)."""

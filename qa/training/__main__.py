@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     questions = steps.add_parser("questions", help="ask the local LLM for questions (resumable, appends)")
     questions.add_argument("--limit", type=int, default=None, help="stop after this many new replies")
     questions.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
+    questions.add_argument("--domain", action="append", help="only articles of this domain (repeatable): news, ...")
+    questions.add_argument(
+        "--model", type=Path, default=None, help="a GGUF file (default: the one `qa fetch-model` fetched)"
+    )
     steps.add_parser("pairs", help="build data/pairs.jsonl from the corpora, the questions and SQuAD")
     train = steps.add_parser("train", help="train the reader on data/pairs.jsonl and write qa/models/reader")
     train.add_argument("--epochs", type=float, default=1.0)
@@ -30,6 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--out", type=Path, default=None)
     measure = steps.add_parser("measure", help="held-out pairs and the dev split: the reader vs today's ranker")
     measure.add_argument("--model", type=Path, default=None)
+    measure.add_argument(
+        "--split", action="append", help="dev (default); test and second are held out: measure them once, at the end"
+    )
+    measure.add_argument("--no-heldout", action="store_true", help="skip the held-out pairs")
+    measure.add_argument(
+        "--out", type=Path, default=None, help="where to write the results (default data/measured.json)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
     run(args)
@@ -42,13 +53,14 @@ def run(args: argparse.Namespace) -> None:
         show("articles, squad paragraphs:", write_corpora(args.gum_git_dir, args.squad))
     elif args.step == "questions":
         from qa import Settings  # noqa: PLC0415
-        from qa.engines.models import resolve_model_path  # noqa: PLC0415
         from qa.training.corpora import read_corpus  # noqa: PLC0415
         from qa.training.questions import generate, llama_asker  # noqa: PLC0415
 
         deadline = time.time() + 60 * args.minutes if args.minutes else None
-        asker = llama_asker(resolve_model_path(Settings()))
-        show("new replies:", generate(read_corpus(), asker, limit=args.limit, deadline=deadline))
+        settings = Settings()
+        asker = llama_asker(args.model or settings.llm_model_dir / f"{settings.llm_model}.gguf")
+        articles = [a for a in read_corpus() if not args.domain or a.domain in args.domain]
+        show("new replies:", generate(articles, asker, limit=args.limit, deadline=deadline))
     elif args.step == "pairs":
         from qa.training.pairs import write_pairs  # noqa: PLC0415
 
@@ -58,9 +70,9 @@ def run(args: argparse.Namespace) -> None:
 
         show(train(epochs=args.epochs, layers=args.layers, out=args.out, minutes=args.minutes))
     elif args.step == "measure":
-        from qa.training.measure import measure  # noqa: PLC0415
+        from qa.training.measure import RESULTS, measure  # noqa: PLC0415
 
-        show(measure(args.model))
+        show(measure(args.model, splits=args.split or ["dev"], out=args.out or RESULTS, heldout=not args.no_heldout))
 
 
 def show(*values: Any) -> None:

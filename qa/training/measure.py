@@ -3,9 +3,11 @@
 - held out: pair AUROC and accuracy at 0.5, per origin; question level, the AUROC of the best candidate's score for
   answerable questions vs their near misses (the same question with its answering sentence removed) and SQuAD's
   unanswerable ones; MiniLM cosine beside it as a reference;
-- dev (eval/questions.jsonl, split "dev" only): over each question's shortlist (`Assistant.candidates`, top 8), the
-  top-1 accuracy on gold of the reader vs the ranker, and the AUROC for answerable vs unanswerable questions of the
-  reader's best score vs today's decision, P(answerable) from `picker.judge`;
+- per split of the evaluation (dev by default; test and second only when asked, once, at the end): over each
+  question's shortlist (the sentence model's top 8, as answering reads it), top-1 on gold of the sentence model, of
+  the re-ranking and of the reader alone; and the confidence table (`qa.evaluation.confidence`: AUROC near miss vs
+  answerable, calibration error, abstention at false refusal 0.05 / 0.10) of the reader's best score and of the
+  decision's P(answerable);
 - the reader's time to score 8 pairs (median of 30 runs).
 """
 
@@ -17,19 +19,18 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from qa.reader import DEFAULT_READER, Reader
+from qa.decision import DEFAULT_READER, SHORTLIST, Reader, rerank
 from qa.training.pairs import Pair, Ranker, read_pairs
 
 logger = logging.getLogger(__name__)
 RESULTS = Path(__file__).parent / "data" / "measured.json"
-SHORTLIST = 8
 
 
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
@@ -42,13 +43,16 @@ def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
     return float(wins / (len(positives) * len(negatives)))
 
 
-def measure(model: Path | None = None, *, out: Path = RESULTS) -> dict[str, Any]:
+def measure(
+    model: Path | None = None, *, splits: Sequence[str] = ("dev",), out: Path = RESULTS, heldout: bool = True
+) -> dict[str, Any]:
     reader = Reader.load(model or DEFAULT_READER, threads=2)
     results: dict[str, Any] = {"latency_ms_8_pairs": latency(reader)}
     logger.info("latency %s", results)
-    results["dev"] = measure_dev(reader)
-    logger.info("dev %s", results["dev"])
-    results["heldout"] = measure_heldout(reader, read_pairs())
+    results["splits"] = measure_splits(reader, splits)
+    logger.info("splits %s", results["splits"])
+    if heldout:
+        results["heldout"] = measure_heldout(reader, read_pairs())
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results
 
@@ -115,106 +119,108 @@ def _question_level(
     return result
 
 
-def measure_dev(
-    reader: Reader, corpus_dir: Path = Path("seeds"), questions: Path = Path("eval/questions.jsonl")
-) -> dict[str, Any]:
+def measure_splits(reader: Reader, splits: Sequence[str]) -> dict[str, Any]:
+    """Per split of the evaluation (dev to tune on; test, second held out: measure them once, at the end)."""
+    from qa.evaluation import QUESTION_SETS, load_questions  # noqa: PLC0415 - the evaluation's own question sets
+
+    results: dict[str, Any] = {}
+    for name, (path, corpus_dir) in QUESTION_SETS.items():
+        chosen = [s for s in splits if s == name or (name == "seeds" and s in {"dev", "test"})]
+        if not chosen:
+            continue
+        questions = [q for q in load_questions(path, corpus_dir) if q.split in chosen]
+        rows = _split_rows(reader, questions, corpus_dir)
+        for split in chosen:
+            results[split] = summarize_split([r for r in rows if r["split"] == split])
+    return results
+
+
+def _split_rows(reader: Reader, questions: Sequence[Any], corpus_dir: Path) -> list[dict[str, Any]]:
     from qa import Assistant, Settings  # noqa: PLC0415 - the library, loaded only for this measurement
 
-    dev = dev_questions(questions, corpus_dir)
     with tempfile.TemporaryDirectory() as index_dir:
-        assistant = Assistant.load(Settings(corpus_dir=corpus_dir, index_dir=Path(index_dir), engine="extractive"))
-        rows = [_dev_row(assistant, reader, q) for q in dev]
-    answerable = [r for r in rows if r["type"] != "unanswerable"]
-    with_gold = [r for r in answerable if r["gold_in_shortlist"] is not None]
-    labels = [int(r["type"] != "unanswerable") for r in rows]
-    no_premise = [r for r in rows if r["type"] != "false_premise"]
-    no_premise_labels = [int(r["type"] != "unanswerable") for r in no_premise]
-    return {
-        "questions": len(rows),
-        "answerable": len(answerable),
-        "unanswerable": len(rows) - len(answerable),
-        "top1_on_gold_ranker": round(float(np.mean([r["ranker_top1_gold"] for r in with_gold])), 3),
-        "top1_on_gold_reader": round(float(np.mean([r["reader_top1_gold"] for r in with_gold])), 3),
-        "gold_in_shortlist": round(float(np.mean([r["gold_in_shortlist"] for r in with_gold])), 3),
-        "auroc_answerable_reader_max": round(auroc([r["reader_max"] for r in rows], labels), 3),
-        "auroc_answerable_decision": round(auroc([r["decision"] for r in rows], labels), 3),
-        "auroc_answerable_ranker_top": round(auroc([r["ranker_top"] for r in rows], labels), 3),
-        "without_false_premise": {
-            "auroc_reader_max": round(auroc([r["reader_max"] for r in no_premise], no_premise_labels), 3),
-            "auroc_decision": round(auroc([r["decision"] for r in no_premise], no_premise_labels), 3),
-        },
-        "by_type": _by_type(rows),
-    }
+        settings = Settings(corpus_dir=corpus_dir, index_dir=Path(index_dir), engine="extractive")
+        assistant = Assistant.load(settings)
+        return [_question_row(assistant, reader, q) for q in questions]
 
 
-@dataclass(frozen=True, slots=True)
-class Gold:
-    source: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class DevQuestion:
-    id: str
-    question: str
-    type: str
-    evidence: tuple[Gold, ...]
-
-
-def dev_questions(path: Path, corpus_dir: Path) -> list[DevQuestion]:
-    """The dev split's questions with their gold quotes located in the articles (the test split is never read)."""
-    questions = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        if record.get("split") != "dev":
-            continue
-        gold = []
-        for evidence in record.get("evidence", []):
-            text = (corpus_dir / evidence["source"]).read_text(encoding="utf-8")
-            start = text.find(evidence["quote"])
-            if start >= 0:
-                gold.append(Gold(evidence["source"], start, start + len(evidence["quote"])))
-        questions.append(DevQuestion(record["id"], record["question"], record["type"], tuple(gold)))
-    return questions
-
-
-def _dev_row(assistant: Any, reader: Reader, question: Any) -> dict[str, Any]:
-    evidence = assistant.candidates(question.question)
-    shortlist = evidence[:SHORTLIST]
-    scores = reader.score(question.question, [e.text for e in shortlist]) if shortlist else np.zeros(0)
-    decision = assistant.picker.judge(question.question, evidence).probability
+def _question_row(assistant: Any, reader: Reader, question: Any) -> dict[str, Any]:
+    """One question's shortlist: the sentence model's order vs the reader's re-ranking, the reader's best score and
+    the decision's P(answerable) as the product computes it."""
+    evidence = assistant.candidates(question.question, limit=4 * SHORTLIST)
+    if evidence and not evidence[0].features.get("read"):  # a ranker that reads no reader: read the shortlist here
+        evidence = rerank(evidence, reader.score(question.question, [e.text for e in evidence[:SHORTLIST]]), None)
+    shortlist = [e for e in evidence if e.features.get("read")]
+    by_ranker = max(shortlist, key=lambda e: e.features["stage1"]) if shortlist else None
+    by_reader = max(shortlist, key=lambda e: e.features["reader"]) if shortlist else None
+    decision = assistant.decision.judge(question.question, evidence[: assistant.settings.evidence_candidates])
 
     def on_gold(e: Any) -> bool:
-        return any(e.source == g.source and min(e.end, g.end) > max(e.start, g.start) for g in question.evidence)
+        return e is not None and any(
+            e.source == g.source and min(e.end, g.end) > max(e.start, g.start) for g in question.evidence
+        )
 
-    best = int(np.argmax(scores)) if len(scores) else None
     return {
         "id": question.id,
+        "split": question.split,
         "type": question.type,
-        "reader_max": float(scores.max()) if len(scores) else 0.0,
-        "ranker_top": shortlist[0].score if shortlist else 0.0,
-        "decision": float(decision),
-        "ranker_top1_gold": bool(shortlist) and on_gold(shortlist[0]),
-        "reader_top1_gold": best is not None and on_gold(shortlist[best]),
+        "set": question.set,
+        "reader_max": max((e.features["reader"] for e in shortlist), default=0.0),
+        "decision": float(decision.probability),
+        "top1_ranker": on_gold(by_ranker),
+        "top1_reranked": on_gold(evidence[0] if evidence else None),
+        "top1_reader_alone": on_gold(by_reader),
         "gold_in_shortlist": any(on_gold(e) for e in shortlist) if question.evidence else None,
     }
 
 
-def _by_type(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        kinds[row["type"]].append(row)
-    return {
+def summarize_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-1 on gold (sentence model, re-ranked, reader alone) and the confidence table for the reader's best score
+    and for the decision, with the evaluation's own functions (`qa.evaluation.confidence`)."""
+    from qa.evaluation.confidence import confidence_summary  # noqa: PLC0415
+
+    with_gold = [r for r in rows if r["gold_in_shortlist"] is not None and r["type"] != "unanswerable"]
+    result: dict[str, Any] = {
+        "questions": len(rows),
+        "answerable": sum(r["type"] != "unanswerable" for r in rows),
+        "with_gold": len(with_gold),
+        "gold_in_shortlist": _share(r["gold_in_shortlist"] for r in with_gold),
+    }
+    for key in ("top1_ranker", "top1_reranked", "top1_reader_alone"):
+        result[f"{key}_on_gold"] = _share(r[key] for r in with_gold)
+    for source in ("reader_max", "decision"):
+        records = [_scored(r, r[source]) for r in rows]
+        result[f"confidence_{source}"] = confidence_summary(records)  # type: ignore[arg-type]
+    result["by_type"] = {
         kind: {
             "count": len(group),
             "reader_max_median": round(statistics.median(r["reader_max"] for r in group), 3),
             "decision_median": round(statistics.median(r["decision"] for r in group), 3),
-            "top1_ranker": round(float(np.mean([r["ranker_top1_gold"] for r in group])), 3),
-            "top1_reader": round(float(np.mean([r["reader_top1_gold"] for r in group])), 3),
+            "top1_ranker": _share(r["top1_ranker"] for r in group),
+            "top1_reranked": _share(r["top1_reranked"] for r in group),
         }
-        for kind, group in sorted(kinds.items())
+        for kind, group in sorted(_group(rows).items())
     }
+    return result
+
+
+def _scored(row: dict[str, Any], confidence: float) -> SimpleNamespace:
+    """The fields of an evaluation Record the confidence functions read."""
+    return SimpleNamespace(
+        confidence=confidence, type=row["type"], set=row["set"], error=None, success=row["top1_reranked"]
+    )
+
+
+def _share(values: Iterable[Any]) -> float | None:
+    items = [bool(v) for v in values]
+    return round(sum(items) / len(items), 3) if items else None
+
+
+def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        kinds[row["type"]].append(row)
+    return kinds
 
 
 def latency(reader: Reader, runs: int = 30) -> float:

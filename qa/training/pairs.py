@@ -8,7 +8,11 @@ Kinds of pair (label 1 = the sentence answers the question):
 - other_article  the best sentence of another article of the same domain (an easier negative);
 - absent_detail  an LLM when-question rewritten to ask the exact day, paired with its sentence when that sentence
                  gives no day (a year or a month only): the near miss the evaluation's unanswerable questions are;
-- unanswerable   SQuAD 2.0's human-written unanswerable questions against every sentence of their paragraph.
+- unanswerable   SQuAD 2.0's human-written unanswerable questions (adversarial near misses: the paragraph's own
+                 people and words, the asked-for detail absent) against their paragraph's most similar sentences.
+
+Every SQuAD 2.0 dev question is used (2,910 answerable, 3,168 unanswerable): each answerable one gives its answer
+sentence and its paragraph's most similar other sentences, each unanswerable one its most similar sentences.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from qa.training.corpora import DATA, Article, read_corpus, read_squad
 from qa.training.questions import Generated, kept, read_generated
 
 PAIRS = DATA / "pairs.jsonl"
-HARD_NEGATIVES = 5
-SQUAD_QUESTIONS = 1800  # of 6,078: half answerable, half not (all of them would be ~30k pairs, hours to train here)
+HARD_NEGATIVES = 5  # per LLM question (the article's most similar other sentences)
+SQUAD_NEGATIVES = 3  # per SQuAD question: its paragraph's most similar sentences without the answer
 HELD_OUT = 5  # one article in this many is held out (by a stable hash of its id or title)
 DAY = re.compile(
     r"\b\d{1,2}(st|nd|rd|th)?\s+(January|February|March|April|May|June|July|August|September|October|November|"
@@ -142,10 +146,8 @@ def _llm_pair(
     )
 
 
-def squad_pairs(paragraphs: list[dict[str, Any]], ranker: Ranker, rng: random.Random) -> list[Pair]:
-    answerable = [(p, q) for p in paragraphs for q in p["questions"] if q["answerable"]]
-    unanswerable = [(p, q) for p in paragraphs for q in p["questions"] if not q["answerable"]]
-    chosen = rng.sample(answerable, SQUAD_QUESTIONS // 2) + rng.sample(unanswerable, SQUAD_QUESTIONS // 2)
+def squad_pairs(paragraphs: list[dict[str, Any]], ranker: Ranker) -> list[Pair]:
+    chosen = [(p, q) for p in paragraphs for q in p["questions"]]  # every question, answerable or not
     ranker.embed([q["question"] for _, q in chosen] + [p["text"][s:e] for p, _ in chosen for s, e in p["sentences"]])
     pairs: list[Pair] = []
     for paragraph, question in chosen:
@@ -162,7 +164,7 @@ def squad_pairs(paragraphs: list[dict[str, Any]], ranker: Ranker, rng: random.Ra
             label = int(k in positives)
             if not label:
                 negatives += 1
-                if negatives > HARD_NEGATIVES:
+                if negatives > SQUAD_NEGATIVES:
                     continue
             kind = "positive" if label else ("hard_negative" if question["answerable"] else "unanswerable")
             start, end = spans[k]
@@ -189,7 +191,7 @@ def write_pairs(out: Path = PAIRS, *, seed: int = 21) -> dict[str, int]:
     rng = random.Random(seed)
     ranker = Ranker()
     articles = read_corpus()
-    pairs = llm_pairs(articles, read_generated(), ranker, rng) + squad_pairs(read_squad(), ranker, rng)
+    pairs = llm_pairs(articles, read_generated(), ranker, rng) + squad_pairs(read_squad(), ranker)
     with out.open("w", encoding="utf-8") as handle:
         for pair in pairs:
             handle.write(json.dumps(asdict(pair), ensure_ascii=False) + "\n")
