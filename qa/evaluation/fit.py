@@ -86,10 +86,12 @@ def fit(
     *,
     reader: SentenceScorer | None = None,
     without: Sequence[str] = (),
+    hedge_budget: float | None = None,
     progress: Progress | None = None,
 ) -> Ranker:
     """Fit the models on `questions` (dev only) and return the ranker to save. With `reader`, the shortlist is
-    re-ranked with its scores and the decision reads them too; features named in `without` get no weight."""
+    re-ranked with its scores and the decision reads them too; features named in `without` get no weight. With
+    `hedge_budget`, answers below the confident threshold (`confident_at`) are hedges."""
     linear = require("sklearn.linear_model", "pip install 'qa[eval]'")
     started = time.perf_counter()
     data = collect(assistant, questions, progress)
@@ -131,6 +133,9 @@ def fit(
     decision = _logistic(linear, q_matrix, q_labels, q_names, without)
     q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names, without)
     threshold, f1 = best_threshold(q_out_of_fold, q_labels)
+    confident = None if hedge_budget is None else confident_at(q_out_of_fold, q_labels, hedge_budget)
+    if confident is not None and confident <= threshold:
+        confident = None  # the band would be empty: no hedges
     meta = {
         "fitted_on": "dev split of eval/questions.jsonl",
         "questions": len(data.questions),
@@ -140,6 +145,13 @@ def fit(
         "reader": reader is not None,
         "without": sorted(without),
         "out_of_fold_refusal_f1_rg": round(f1, 4),
+        **_operating_point("out_of_fold_at_threshold", q_out_of_fold, q_labels, threshold),
+        **(
+            {}
+            if confident is None
+            else _operating_point("out_of_fold_at_confident", q_out_of_fold, q_labels, confident)
+        ),
+        "hedge_budget": hedge_budget,
         "out_of_fold_auroc_answerable": round(_auroc(q_out_of_fold, q_labels), 4),
         "out_of_fold_top_candidate_on_gold": _mean(top_hits["reranked"] or top_hits["ranker"]),
         "out_of_fold_top_candidate_on_gold_without_reader": _mean(top_hits["ranker"]),
@@ -152,8 +164,31 @@ def fit(
         _model(q_names, decision),
         threshold,
         meta,
+        confident,
         rerank=reranker,
     )
+
+
+def confident_at(probabilities: np.ndarray, answerable: np.ndarray, budget: float) -> float:
+    """The highest threshold whose false refusal (answerable questions below it) stays within `budget`: below it an
+    answer is a hedge, scored as an abstention."""
+    best = float(THRESHOLDS[0])
+    for threshold in THRESHOLDS:
+        refused = float(np.mean(probabilities[answerable == 1] < threshold))
+        if refused <= budget + 1e-9:
+            best = float(threshold)
+    return best
+
+
+def _operating_point(
+    name: str, probabilities: np.ndarray, answerable: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """False refusal and abstention on unanswerable questions when refusing below `threshold`."""
+    refused = probabilities < threshold
+    return {
+        f"{name}_false_refusal": round(float(np.mean(refused[answerable == 1])), 4),
+        f"{name}_abstention_unanswerable": round(float(np.mean(refused[answerable == 0])), 4),
+    }
 
 
 def _fit_rerank(
