@@ -3,8 +3,9 @@
 `add_api(app, assistant)` adds the routes to the FastAPI app that also serves the page (one port). Every route
 checks the bearer key (settings.api_key, compared in constant time), reads at most settings.max_request_bytes of
 body before parsing it, and refuses bad input with an OpenAI-style error object and status.
-A stream carries only the verified answer (the engine's draft may lose sentences at the citation gate), so it
-starts once the answer is final; citations and `abstained` ride on its last choice chunk.
+A stream opens with the chosen evidence (an `evidence` field of the first chunk, as soon as it is picked), then
+carries only the verified answer (the engine's draft may lose sentences at the citation gate); citations and
+`abstained` ride on its last choice chunk.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -21,9 +23,20 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Settings, answer_record
+from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Quotes, Settings, answer_record
 from qa.engines import AUTO
-from ui.openai_format import APIError, chunks, completion, model_card, model_ids, parse_chat_request, parse_message
+from ui.openai_format import (
+    APIError,
+    ChatRequest,
+    answer_chunks,
+    completion,
+    evidence_chunk,
+    model_card,
+    model_ids,
+    new_id,
+    parse_chat_request,
+    parse_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +77,10 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
     async def chat_completions(request: Request) -> Response:
         authorize(request, settings.api_key)
         chat = parse_chat_request(await read_json(request, settings.max_request_bytes), assistant)
+        if chat.stream:
+            return await evidence_first_response(assistant, chat, limiter)
         reply = await answer(chat.question, chat.history, chat.engine, None)
-        if not chat.stream:
-            return JSONResponse(completion(chat, reply))
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(chunks(chat, reply)), media_type="text/event-stream", headers=headers)
+        return JSONResponse(completion(chat, reply))
 
     @app.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:
@@ -143,3 +155,74 @@ async def events(items: list[dict[str, Any]]) -> AsyncIterator[str]:
     for item in items:
         yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+# Evidence first (issue 22): the stream is driven item by item from `Assistant.stream`, so the evidence goes out as
+# soon as it is chosen; what the engine drafts is not sent, only the verified answer after it.
+
+StreamItem = str | Quotes | Answer
+
+
+async def evidence_first_response(assistant: Assistant, chat: ChatRequest, limiter: Any) -> StreamingResponse:
+    """The streamed completion: the evidence chunk first, then the verified answer's chunks, then [DONE].
+
+    The first item is computed before the response starts, so a refused question is still a 400 (or a 503/500);
+    a failure after the evidence went out (the LLM backend failing under `qa-llm`) ends the stream with an OpenAI
+    error event, which the `openai` client raises as an APIError.
+    """
+    items = assistant.stream(chat.question, history=chat.history, engine=chat.engine)
+    try:
+        first = await next_item(items, limiter)
+    except QAError as exc:
+        raise api_error(exc, chat.question) from exc
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    body = evidence_first_events(chat, first, items, limiter)
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+async def evidence_first_events(
+    chat: ChatRequest, item: StreamItem | None, items: Iterator[StreamItem], limiter: Any
+) -> AsyncIterator[str]:
+    identifier, created, role = new_id(), int(time.time()), True
+    answer: Answer | None = None
+    try:
+        while item is not None:
+            if isinstance(item, Quotes):
+                yield sse(evidence_chunk(chat, item, identifier, created))
+                role = False
+            elif isinstance(item, Answer):
+                answer = item
+            item = await next_item(items, limiter)
+    except QAError as exc:
+        logger.warning("Could not answer %r after its evidence was sent: %s", chat.question, exc)
+        yield sse(api_error(exc, chat.question).body())
+        yield "data: [DONE]\n\n"
+        return
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # a client that left stops the engine (the LLM stops generating)
+    if answer is None:  # pragma: no cover - Assistant.stream always ends with an Answer
+        raise QAError("The answer stream ended without an Answer.")
+    for chunk in answer_chunks(chat, answer, identifier, created, role=role):
+        yield sse(chunk)
+    yield "data: [DONE]\n\n"
+
+
+async def next_item(items: Iterator[StreamItem], limiter: Any) -> StreamItem | None:
+    """The stream's next item, computed in a worker thread (None at its end)."""
+    return await anyio.to_thread.run_sync(next, items, None, limiter=limiter)
+
+
+def sse(item: dict[str, Any]) -> str:
+    return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+
+
+def api_error(exc: QAError, question: str) -> APIError:
+    """The HTTP error for a QAError raised while answering (the same mapping as a plain completion)."""
+    if isinstance(exc, InvalidQuestion):
+        return APIError(400, str(exc), param="messages")
+    if isinstance(exc, LLMError):
+        return APIError(503, str(exc), type="server_error", code="llm_unavailable")
+    logger.warning("Could not answer %r: %s", question, exc)
+    return APIError(500, str(exc), type="server_error")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qa import Answer, Assistant
+from qa import Answer, Assistant, Quotes, quotes_record
 from qa.engines import AUTO
 from qa.text import count_tokens
 
@@ -202,3 +202,28 @@ def pieces(text: str, size: int = 40) -> list[str]:
 
 def new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+# Evidence first (issue 22): a stream opens with the chosen evidence, before the answer is written and verified.
+# It rides as a non-standard `evidence` field ({text, citations}) of the first chunk's delta, next to the role and an
+# empty content, so a client that ignores unknown fields sees the usual stream; the content stays the verified answer.
+
+
+def evidence_chunk(request: ChatRequest, quotes: Quotes, identifier: str, created: int) -> dict[str, Any]:
+    """The stream's first chunk when the question is answered from the articles: the role and the evidence."""
+    delta = {"role": "assistant", "content": "", "evidence": quotes_record(quotes)}
+    return {
+        "id": identifier,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": request.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}],
+    }
+
+
+def answer_chunks(
+    request: ChatRequest, answer: Answer, identifier: str, created: int, *, role: bool
+) -> list[dict[str, Any]]:
+    """`chunks` of the verified answer under the stream's id; without the role chunk when the evidence sent it."""
+    out = chunks(request, answer)
+    return [{**chunk, "id": identifier, "created": created} for chunk in (out if role else out[1:])]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import Answer, Assistant, Settings
+from qa import Answer, Assistant, Quotes, Settings
 from qa.bench.scale import vector_statistics
 from qa.bench.stats import BenchPlan, latency_summary, percentile, ratio, spread
 from qa.embed import SentenceEmbedder, resolve_embed_model
@@ -230,14 +230,17 @@ def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -
     verification) and the LLM's prompt and completion tokens."""
     kwargs = {"engine": engine} if engine else {}
     list(answerer.stream(questions[0], **kwargs))
-    latencies, firsts, answers = [], [], []
+    latencies, firsts, shown, answers = [], [], [], []
     for question in questions:
         started = time.perf_counter()
         first: float | None = None
         for item in answerer.stream(question, **kwargs):
-            first = first if first is not None else time.perf_counter()
             if isinstance(item, Answer):
                 answers.append(item)
+            elif isinstance(item, Quotes):  # the evidence, shown before the answer
+                shown.append((time.perf_counter() - started) * 1000)
+            elif first is None:
+                first = time.perf_counter()
         ended = time.perf_counter()
         latencies.append((ended - started) * 1000)
         firsts.append(((first or ended) - started) * 1000)
@@ -246,6 +249,7 @@ def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -
     return {
         "latency": latency_summary(latencies),
         "ttft": latency_summary(firsts),
+        "evidence": latency_summary(shown) if shown else None,
         "abstained": sum(answer.abstained for answer in answers),
         "stages_p50_ms": {
             key: round(percentile([a.timings_ms[key] for a in answers if key in a.timings_ms], 50), 2) for key in stages
