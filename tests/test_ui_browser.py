@@ -311,7 +311,7 @@ def test_five_llm_sessions_answer_while_a_stream_reader_stalls(browser: Any, llm
             context.close()
     reader.join(timeout=300)
     assert errors == 0 and answered >= 3, (errors, answered)
-    assert isinstance(stalled[0], str) and isinstance(stalled[-1], Answer)
+    assert isinstance(stalled[0], Quotes) and isinstance(stalled[1], str) and isinstance(stalled[-1], Answer)
 
 
 def test_the_evidence_shows_first_then_the_llm_answer_replaces_it(browser: Any, llm_url: tuple[str, Assistant]) -> None:
