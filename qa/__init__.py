@@ -26,7 +26,7 @@ from qa.errors import (
     MissingDependency,
     QAError,
 )
-from qa.types import Answer, Citation, Document, Passage, Progress, answer_record
+from qa.types import Answer, Citation, Document, Passage, Progress, Quotes, answer_record, quotes_record
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -55,8 +55,10 @@ __all__ = [
     "Passage",
     "Progress",
     "QAError",
+    "Quotes",
     "Settings",
     "answer_record",
     "ask",
     "is_valid_citation",
+    "quotes_record",
 ]

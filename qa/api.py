@@ -18,7 +18,7 @@ from qa.conversation import FollowUp, History, clean_history, resolve_follow_up,
 from qa.decision import Decision, SentenceScorer, load_ranker, load_reader
 from qa.embed import SentenceEmbedder
 from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
-from qa.engines.extractive import hedge, quote_instead
+from qa.engines.extractive import evidence_quotes, hedge, quote_instead
 from qa.errors import InvalidQuestion, LLMError, QAError
 from qa.evidence import EvidencePicker
 from qa.originals import original_file, page_image
@@ -27,7 +27,7 @@ from qa.ranker import Ranker
 from qa.retrieve import HybridRetriever
 from qa.store import Store, check_owner, open_store
 from qa.terms import TermStats
-from qa.types import Answer, Citation, Document, Evidence, Passage, Progress, elapsed_ms, final_answer
+from qa.types import Answer, Citation, Document, Evidence, Passage, Progress, Quotes, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,10 @@ class Assistant:
 
     def stream(
         self, question: str, *, history: History | None = None, engine: str | None = None, k: int | None = None
-    ) -> Iterator[str | Answer]:
-        """Yield text pieces as the engine writes them, then the final, verified Answer."""
+    ) -> Iterator[str | Quotes | Answer]:
+        """Yield the chosen evidence first (a `Quotes`, when the question is answered from the articles), then the
+        text pieces the engine writes (a draft: the LLM's may lose sentences at verification), then the final,
+        verified Answer."""
         started = time.perf_counter()
         cleaned = clean_question(question, max_chars=self.settings.max_question_chars)
         k = check_k(k)
@@ -216,6 +218,11 @@ class Assistant:
             selected,
         )
         picked = time.perf_counter()
+        shown: dict[str, float] = {}
+        if request.verdict.answerable:  # evidence first: the quotes are ready long before a model has read them
+            quotes = dataclasses.replace(evidence_quotes(request), question=cleaned)
+            shown["quotes_ms"] = elapsed_ms(started)
+            yield quotes
         answer: Answer | None = None
         try:
             for item in _hedged(request, chosen.name) if request.verdict.hedge else chosen.stream(request):
@@ -233,6 +240,7 @@ class Assistant:
             raise QAError(f"Engine {chosen.name!r} returned no answer.")
         timings = {
             **answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
+            **shown,
             "retrieve_ms": elapsed_ms(started, retrieved),
             "evidence_ms": elapsed_ms(retrieved, picked),  # the reader's share included
             **reading,  # reader_ms: the reader scoring the shortlist

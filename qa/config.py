@@ -55,8 +55,10 @@ class Settings:
     confident_threshold: float | None = None
     quote_floor: float = 0.7  # after the best sentence, quote the next ones whose P(answers) reaches this (dev)
     evidence_candidates: int = 8  # evidence sentences scored and handed to the engines, best first
-    llm_evidence: int = 2  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
-    # length dominates its latency on 2 cores)
+    llm_evidence: int = 1  # numbered sentences the LLM sees at least: every chosen one, then the next best (prompt
+    # length dominates its latency on 2 cores); 1 = the chosen ones only: the model copies the answering words from the
+    # sentences the extractive engine would quote (issue 22, dev subset: 6 of 21 own answers right vs 5 and 3 for
+    # the brief prompts that saw the next best too)
     # Answering
     engine: str = "auto"  # a name of qa.engines.ENGINES ("extractive", "llm"), or "auto" (the first of AUTO_ORDER
     # that can run here)

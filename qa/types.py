@@ -135,6 +135,24 @@ class Answer:
     hedged: bool = False  # a hedge: it points at the closest passage and asserts nothing (scored as an abstention)
 
 
+@dataclass(frozen=True, slots=True)
+class Quotes:
+    """The chosen evidence, shown before any answer: `Assistant.stream` yields it first when the question is
+    answered (the decision found evidence), within milliseconds, while an engine may still be writing.
+
+    Its [n] markers number these quotes only; the final Answer that follows numbers its own citations.
+    """
+
+    question: str
+    text: str  # the quotes, one paragraph per article, each sentence followed by its [n]
+    citations: tuple[Citation, ...]
+
+
+def quotes_record(quotes: Quotes) -> dict[str, Any]:
+    """The evidence as JSON (the OpenAI-compatible stream's `evidence` field): text and citations."""
+    return {"text": quotes.text, "citations": [citation_record(c) for c in quotes.citations]}
+
+
 def answer_record(answer: Answer) -> dict[str, Any]:
     """The JSON contract of `qa ask --json` (also returned by the web page's API)."""
     return {
@@ -160,7 +178,7 @@ def citation_record(citation: Citation) -> dict[str, Any]:
     return record
 
 
-def final_answer(items: Iterable[str | Answer]) -> Answer:
+def final_answer(items: Iterable[str | Quotes | Answer]) -> Answer:
     """Drain a stream of text pieces ending with its Answer (`Assistant.stream`, an engine's) to that Answer."""
     answer: Answer | None = None
     for item in items:

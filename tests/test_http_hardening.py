@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from qa import Assistant, Settings
+from qa import Assistant, Quotes, Settings
 from qa.cli import cli
 from qa.engines.llm import LLMEngine
 from qa.errors import IndexUnavailable
@@ -170,6 +170,8 @@ def test_closing_an_llm_answer_stops_the_model(tiny_assistant: Assistant) -> Non
     engine = LLMEngine(SlowModel(), settings=settings, embedder=None)
     llm_assistant = Assistant(settings, tiny_assistant.index, tiny_assistant.embedder, {"llm": engine})
     stream = llm_assistant.stream(QUESTION)
+    first = next(stream)
+    assert isinstance(first, Quotes)  # evidence first, then the model's pieces
     assert isinstance(next(stream), str)
     written = len(SlowModel.written)
     stream.close()  # type: ignore[attr-defined]

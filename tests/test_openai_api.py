@@ -120,6 +120,42 @@ def test_stream_is_server_sent_events_ending_with_done(served: Any) -> None:
     assert last["choices"][0]["finish_reason"] == "stop" and last["choices"][0]["delta"]["citations"]
 
 
+def stream_events(served: Any, body: dict[str, Any]) -> list[Any]:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.stream("POST", served[0] + "/v1/chat/completions", json=body, headers=headers, timeout=60) as reply:
+        assert reply.status_code == 200
+        lines = [line for line in reply.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    return [json.loads(line[len("data: ") :]) for line in lines[:-1]]
+
+
+def test_a_stream_opens_with_the_evidence_then_the_verified_answer(served: Any, client: Any) -> None:
+    events = stream_events(served, {"model": "qa-extractive", "messages": [user(QUESTION)], "stream": True})
+    first = events[0]["choices"][0]["delta"]
+    assert first["role"] == "assistant" and first["content"] == ""
+    assert "12,000 villagers" in first["evidence"]["text"]
+    check_citations(first["evidence"]["citations"], served[1])
+    assert all("evidence" not in e["choices"][0]["delta"] for e in events[1:])
+    assert len({e["id"] for e in events}) == 1
+    chunks = list(client.chat.completions.create(model="qa-extractive", messages=[user(QUESTION)], stream=True))
+    assert chunks[0].choices[0].delta.model_extra["evidence"]["citations"]  # the openai client keeps the field
+    assert [c.choices[0].delta.role for c in chunks].count("assistant") == 1
+
+
+def test_an_abstention_streams_without_evidence(served: Any) -> None:
+    events = stream_events(served, {"model": "qa-extractive", "messages": [user(UNANSWERABLE)], "stream": True})
+    assert all("evidence" not in e["choices"][0]["delta"] for e in events)
+    assert events[-1]["choices"][0]["delta"]["abstained"] is True
+
+
+def test_an_llm_failing_after_the_evidence_ends_the_stream_with_an_error_event(served: Any, client: Any) -> None:
+    events = stream_events(served, {"model": "qa-llm", "messages": [user(QUESTION)], "stream": True})
+    assert events[0]["choices"][0]["delta"]["evidence"]["citations"]
+    assert events[-1]["error"]["code"] == "llm_unavailable" and "QA_LLM_BASE_URL" in events[-1]["error"]["message"]
+    with pytest.raises(openai.APIError, match="QA_LLM_BASE_URL"):
+        list(client.chat.completions.create(model="qa-llm", messages=[user(QUESTION)], stream=True))
+
+
 def test_abstention_has_no_sources(client: Any) -> None:
     message = client.chat.completions.create(model="qa-extractive", messages=[user(UNANSWERABLE)]).choices[0].message
     assert message.model_extra == {"citations": [], "abstained": True} and message.annotations == []
@@ -181,7 +217,6 @@ BAD_REQUESTS = [
     ("unknown model, streamed", {"model": "gpt-4o", "messages": [user(QUESTION)], "stream": True}, 404, "model"),
     ("two choices", {"model": "qa-extractive", "messages": [user(QUESTION)], "n": 2}, 400, "n"),
     ("LLM down under qa-llm", {"model": "qa-llm", "messages": [user(QUESTION)]}, 503, None),
-    ("LLM down, streamed", {"model": "qa-llm", "messages": [user(QUESTION)], "stream": True}, 503, None),
 ]
 
 

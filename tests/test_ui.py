@@ -12,7 +12,7 @@ from html import unescape
 import pytest
 from click.testing import CliRunner
 
-from qa import Answer, Assistant, Citation, Document, Passage, answer_record
+from qa import Answer, Assistant, Citation, Document, Passage, Quotes, answer_record
 from qa.cli import cli
 from ui.chat import Chat
 from ui.render import history, render_answer, render_article, render_article_list, render_conversation
@@ -147,6 +147,16 @@ def test_respond_streams_then_shows_the_verified_answer(assistant: Assistant) ->
     assert [t["role"] for t in turns] == ["user", "assistant"]
     assert turns[1]["answer"].citations == expected.citations and "qa-streaming" not in html
     assert buttons(html) == buttons(render_answer(expected, assistant.documents))
+
+
+def test_respond_shows_the_evidence_before_the_answer(assistant: Assistant) -> None:
+    chat = Chat(assistant)
+    steps = [html for html, _ in chat.respond(QUESTION, [], engine="extractive", k=5)]
+    evidence = next(i for i, html in enumerate(steps) if "qa-evidence" in html)
+    assert evidence == 1 and "qa-streaming" in steps[evidence]  # right after the question, before any answer
+    quotes = next(item for item in assistant.stream(QUESTION, engine="extractive", k=5) if isinstance(item, Quotes))
+    assert buttons(steps[evidence]) == [(c.source, c.start, c.end) for c in quotes.citations]
+    assert "qa-evidence" not in steps[-1] and "qa-streaming" not in steps[-1]  # the verified answer replaced it
 
 
 def test_follow_up_passes_the_conversation_as_history(assistant: Assistant) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qa import Answer, Assistant, Settings, answer_record
+from qa import Answer, Assistant, Quotes, Settings, answer_record
 from tests.conftest import ROOT
 from tests.servers import live_server
 
@@ -286,7 +286,10 @@ def test_five_llm_sessions_answer_while_a_stream_reader_stalls(browser: Any, llm
 
     def stalling_reader() -> None:
         stream = llm_assistant.stream("What did the spokesman of the Taliban say about China?", engine="llm")
-        stalled.append(next(stream))
+        for item in stream:  # the evidence first, then the model's first piece
+            stalled.append(item)
+            if not isinstance(item, Quotes):
+                break
         first_piece.set()
         sessions_done.wait(timeout=SESSION_TIMEOUT_MS / 1000)
         stalled.extend(stream)
@@ -310,4 +313,29 @@ def test_five_llm_sessions_answer_while_a_stream_reader_stalls(browser: Any, llm
             context.close()
     reader.join(timeout=300)
     assert errors == 0 and answered >= 3, (errors, answered)
-    assert isinstance(stalled[0], str) and isinstance(stalled[-1], Answer)
+    assert isinstance(stalled[0], Quotes) and isinstance(stalled[1], str) and isinstance(stalled[-1], Answer)
+
+
+def test_the_evidence_shows_first_then_the_llm_answer_replaces_it(browser: Any, llm_url: tuple[str, Assistant]) -> None:
+    """Evidence first: the chosen quotes, with clickable citations, are on the page while the model still writes;
+    the verified answer then replaces them."""
+    url, llm_assistant = llm_url
+    quotes = next(i for i in llm_assistant.stream(QUESTION, engine="extractive") if isinstance(i, Quotes))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(url)
+        ask(page, QUESTION)
+        evidence = page.locator("#qa-conversation .qa-streaming .qa-evidence")
+        evidence.wait_for(timeout=30_000)
+        assert page.locator("#qa-conversation .qa-answer:not(.qa-streaming)").count() == 0  # no answer yet
+        assert evidence.locator("button.qa-cite").count() == len(quotes.citations)
+        page.screenshot(path=str(ARTIFACTS / "ui-evidence-first.png"))
+        final = page.locator("#qa-conversation .qa-answer:not(.qa-streaming)")
+        final.wait_for(timeout=SESSION_TIMEOUT_MS)
+        assert page.locator("#qa-conversation .qa-evidence").count() == 0
+        classes = (final.get_attribute("class") or "").split()
+        assert "qa-cited" in classes or "qa-abstained" in classes
+        page.screenshot(path=str(ARTIFACTS / "ui-evidence-then-answer.png"))
+    finally:
+        context.close()

@@ -72,7 +72,8 @@ CSS = """
 .qa-confidence-answered { background: #dcfce7; } .qa-confidence-hedged { background: #e5e7eb; }
 .qa-confidence-refused { background: #fef3c7; }
 .qa-error { color: #b91c1c; }
-.qa-streaming { opacity: 0.75; }
+.qa-streaming .qa-draft { opacity: 0.6; }
+.qa-evidence { border-left: 3px solid var(--color-accent); padding-left: 10px; margin-bottom: 8px; }
 .qa-meta, .qa-where { font-size: 12px; opacity: 0.7; }
 .qa-empty { opacity: 0.7; padding: 12px; }
 .qa-sources h4, .qa-related h4, .qa-uncited h4, .qa-articles h4 { margin: 10px 0 4px 0; font-size: 14px; }

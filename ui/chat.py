@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qa import Answer, Assistant, Document, QAError, answer_record
+from qa import Answer, Assistant, Document, QAError, Quotes, answer_record
 from qa.text import echo_question
 from ui.documents import render_pdf_view
 from ui.render import (
@@ -33,8 +33,15 @@ class Chat:
         """The corpus the assistant answers from now (on PostgreSQL it follows a re-index by another process)."""
         return self.assistant.documents
 
-    def conversation(self, turns: Sequence[Turn], *, show_uncited: bool = False, pending: str | None = None) -> str:
-        return render_conversation(turns, self.documents, show_uncited=show_uncited, pending=pending)
+    def conversation(
+        self,
+        turns: Sequence[Turn],
+        *,
+        show_uncited: bool = False,
+        pending: str | None = None,
+        quotes: Quotes | None = None,
+    ) -> str:
+        return render_conversation(turns, self.documents, show_uncited=show_uncited, pending=pending, quotes=quotes)
 
     def respond(
         self,
@@ -47,8 +54,9 @@ class Chat:
     ) -> Iterator[tuple[str, list[Turn]]]:
         """Yield (conversation HTML, turns) as the answer streams; the last yield holds the verified answer.
 
-        What streams is the engine's draft; the final Answer (what the citation gate kept) replaces it, since the
-        gate may drop sentences that were already shown.
+        Evidence first: the chosen quotes, with their citations, are shown as soon as they are picked (milliseconds);
+        then the engine's draft, labelled as a draft; the final Answer (what the citation gate kept) replaces both,
+        since the gate may drop sentences that were already shown.
         """
         turns = list(turns or [])
         if not message or not message.strip():
@@ -58,14 +66,17 @@ class Chat:
         # shown as sent, unless refused for its length or for invalid characters: then shortened and encodable
         turns.append({"role": "user", "content": echo_question(message, self.assistant.settings.max_question_chars)})
         yield self.conversation(turns, show_uncited=show_uncited, pending=""), turns
-        streamed = ""
+        streamed, quotes = "", None
         try:
             for item in self.assistant.stream(message, history=past, engine=engine or None, k=k):
                 if isinstance(item, Answer):
                     turns.append({"role": "assistant", "content": item.text, "answer": item})
+                    continue
+                if isinstance(item, Quotes):
+                    quotes = item
                 else:
                     streamed += item
-                    yield self.conversation(turns, show_uncited=show_uncited, pending=streamed), turns
+                yield self.conversation(turns, show_uncited=show_uncited, pending=streamed, quotes=quotes), turns
         except QAError as exc:
             logger.info("Question refused: %s", exc)
             turns.append({"role": "assistant", "content": str(exc), "error": str(exc)})

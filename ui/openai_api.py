@@ -4,8 +4,9 @@
 `add_api(app, assistant)` adds the routes to the FastAPI app that also serves the page (one port). Every route
 checks the bearer key (settings.api_key, compared in constant time), reads at most settings.max_request_bytes of
 body before parsing it, and refuses bad input with an OpenAI-style error object and status; so does every other
-path and method under /v1. A stream carries only the verified answer (the engine's draft may lose sentences at the
-citation gate), so it starts once the answer is final; citations and `abstained` ride on its last chunk.
+path and method under /v1. A chat completion stream opens with the chosen evidence (an `evidence` field of its first
+chunk, as soon as the evidence is picked: evidence first), then carries only the verified answer (the engine's draft
+may lose sentences at the citation gate); citations and `abstained` ride on its last chunk.
 An answer whose client leaves is stopped: its place in the queue is given up, and an engine that is writing stops
 at its next piece.
 """
@@ -16,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -25,11 +26,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Settings, answer_record
+from qa import Answer, Assistant, InvalidQuestion, LLMError, QAError, Quotes, Settings, answer_record
 from qa.engines import AUTO, choose
 from ui.http_json import APIError, authorize, client_gone, error_response, read_json, unknown_route
-from ui.openai_format import answered_by, chunks, completion, make_reply, model_card
-from ui.openai_request import ChatRequest, model_ids, parse_chat_request, parse_message
+from ui.openai_format import answered_by, chunks, completion, evidence_chunk, make_reply, model_card, new_id
+from ui.openai_request import MODEL_PREFIX, ChatRequest, model_ids, parse_chat_request, parse_message
 from ui.openai_responses import parse_responses_request, response_events, response_id, response_object
 from ui.openapi import openapi_schema
 
@@ -79,19 +80,60 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
         asked = choose(engine, settings, engines.all())
         try:
             reply = await answer_while_connected(request, assistant, limiter, question, history, engine, k)
-        except InvalidQuestion as exc:
-            param = "k" if str(exc).startswith("k=") else "messages"
-            raise APIError(400, str(exc), param=param) from exc
-        except LLMError as exc:
-            engines.failed(asked)
-            raise APIError(503, str(exc), type="server_error", code="llm_unavailable") from exc
         except QAError as exc:
-            logger.warning("Could not answer %r: %s", question[:200], exc)
-            if type(exc).__name__ in SERVICE_UNAVAILABLE:
-                raise APIError(503, str(exc), type="server_error", code="index_unavailable") from exc
-            raise APIError(500, str(exc), type="server_error") from exc
+            raise failure(exc, question, asked, engines) from exc
         engines.worked(asked)
         return reply
+
+    async def evidence_first(request: Request, chat: ChatRequest) -> Response:
+        """The streamed chat completion: the evidence chunk first, then the verified answer's chunks, then [DONE].
+
+        The stream is driven item by item from `Assistant.stream` in worker threads, the first item before the
+        response starts, so a refused question is still a 4xx (or 503/500); a failure after the evidence went out
+        (the LLM backend down under `qa-llm`) ends the stream with an OpenAI error event, which the `openai` client
+        raises. A client that leaves stops the stream: the engine stops at its next piece.
+        """
+        asked = choose(chat.engine, settings, engines.all())
+        items = assistant.stream(chat.question, history=chat.history, engine=chat.engine)
+        try:
+            first = await next_item(items, limiter)
+        except QAError as exc:
+            close(items)
+            raise failure(exc, chat.question, asked, engines) from exc
+        identifier, created = new_id(), int(time.time())
+
+        async def events(item: StreamItem | None) -> AsyncIterator[str]:
+            role = True
+            try:
+                while item is not None:
+                    if isinstance(item, Quotes):
+                        yield sse(evidence_chunk(f"{MODEL_PREFIX}{asked}", item, identifier, created))
+                        role = False
+                    elif isinstance(item, Answer):
+                        engines.worked(asked)
+                        reply = make_reply(
+                            item,
+                            model=answered_by(item, asked),
+                            max_tokens=chat.max_tokens,
+                            stop=chat.stop,
+                            documents=assistant.documents,
+                        )
+                        for chunk in chunks(chat, reply, identifier=identifier, created=created, role=role):
+                            yield sse(chunk)
+                    elif await request.is_disconnected():  # a draft piece: nothing is sent, so look for a leaver
+                        logger.info(
+                            "The client left while its answer to %r was written; stopped it", chat.question[:80]
+                        )
+                        return
+                    item = await next_item(items, limiter)
+            except QAError as exc:
+                logger.warning("Could not answer %r after its evidence was sent: %s", chat.question[:200], exc)
+                yield sse(failure(exc, chat.question, asked, engines).body())
+            finally:
+                close(items)  # a client that left stops the engine (the LLM stops generating)
+            yield "data: [DONE]\n\n"
+
+        return event_stream(events(first))
 
     async def chat_reply(request: Request, chat: ChatRequest) -> Any:
         reply = await answer(request, chat.question, chat.history, chat.engine, None)
@@ -115,10 +157,9 @@ def add_api(app: FastAPI, assistant: Assistant, settings: Settings | None = None
     async def chat_completions(request: Request) -> Response:
         authorize(request, settings.api_key)
         chat = parse_chat_request(await read_json(request, settings.max_request_bytes), engines.all())
-        reply = await chat_reply(request, chat)
-        if not chat.stream:
-            return JSONResponse(completion(chat, reply))
-        return event_stream(chat_events(chunks(chat, reply)))
+        if chat.stream:
+            return await evidence_first(request, chat)
+        return JSONResponse(completion(chat, await chat_reply(request, chat)))
 
     @app.post("/v1/responses")
     async def responses(request: Request) -> Response:
@@ -200,6 +241,39 @@ async def answer_while_connected(
     return result
 
 
+StreamItem = str | Quotes | Answer
+
+
+async def next_item(items: Iterator[StreamItem], limiter: anyio.CapacityLimiter) -> StreamItem | None:
+    """The stream's next item, computed in a worker thread (None at its end)."""
+    return await anyio.to_thread.run_sync(next, items, None, limiter=limiter)
+
+
+def close(items: Iterator[StreamItem]) -> None:
+    """Close an answer stream: an engine that is writing stops at its next piece."""
+    closer = getattr(items, "close", None)
+    if closer is not None:
+        closer()
+
+
+def failure(exc: QAError, question: str, asked: str, engines: Engines) -> APIError:
+    """The OpenAI error for a QAError raised while answering: 400 for a refused question, 503 when the LLM or the
+    store is down (the engine is left out of /v1/models a while), 500 otherwise."""
+    if isinstance(exc, InvalidQuestion):
+        return APIError(400, str(exc), param="k" if str(exc).startswith("k=") else "messages")
+    if isinstance(exc, LLMError):
+        engines.failed(asked)
+        return APIError(503, str(exc), type="server_error", code="llm_unavailable")
+    logger.warning("Could not answer %r: %s", question[:200], exc)
+    if type(exc).__name__ in SERVICE_UNAVAILABLE:
+        return APIError(503, str(exc), type="server_error", code="index_unavailable")
+    return APIError(500, str(exc), type="server_error")
+
+
+def sse(item: dict[str, Any]) -> str:
+    return f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+
+
 def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dict[str, Any]], str | None, int | None]:
     """(question, history, engine, k) of an `/api/ask` body."""
     if not isinstance(body, Mapping) or not isinstance(body.get("question"), str):
@@ -228,13 +302,6 @@ def parse_ask_request(body: object, assistant: Assistant) -> tuple[str, list[dic
 def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-
-
-async def chat_events(items: list[dict[str, Any]]) -> AsyncIterator[str]:
-    """Server-sent events: one `data:` line per chunk, then `data: [DONE]`."""
-    for item in items:
-        yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
-    yield "data: [DONE]\n\n"
 
 
 async def named_events(items: list[dict[str, Any]]) -> AsyncIterator[str]:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from qa import Answer, Citation, Document
+from qa import Answer, Citation, Document, Quotes, quotes_record
 from qa.engines import ENGINES
 from qa.text import MARKER, count_tokens, encoding
 from ui.openai_request import MODEL_PREFIX, SOURCES, ChatRequest
@@ -143,9 +143,12 @@ def completion(request: ChatRequest, reply: Reply) -> dict[str, Any]:
     }
 
 
-def chunks(request: ChatRequest, reply: Reply) -> list[dict[str, Any]]:
-    """The `chat.completion.chunk` objects of one verified answer: role, content pieces, then the final chunk."""
-    identifier, created = new_id(), int(time.time())
+def chunks(
+    request: ChatRequest, reply: Reply, *, identifier: str | None = None, created: int | None = None, role: bool = True
+) -> list[dict[str, Any]]:
+    """The `chat.completion.chunk` objects of one verified answer: role, content pieces, then the final chunk
+    (under the stream's id and time when the evidence opened it, and then without the role chunk it sent)."""
+    identifier, created = identifier or new_id(), created or int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
@@ -157,12 +160,27 @@ def chunks(request: ChatRequest, reply: Reply) -> list[dict[str, Any]]:
             "choices": [choice],
         }
 
-    out = [chunk({"role": "assistant", "content": ""})]
+    out = [chunk({"role": "assistant", "content": ""})] if role else []
     out += [chunk({"content": piece}) for piece in pieces(reply.content)]
     out.append(chunk({"annotations": chat_annotations(reply), **extras(reply)}, reply.finish_reason))
     if request.include_usage:  # OpenAI's shape: one more chunk with no choices and the usage
         out.append({**chunk({}), "choices": [], "usage": usage(request.prompt_texts, reply.content)})
     return out
+
+
+def evidence_chunk(model: str, quotes: Quotes, identifier: str, created: int) -> dict[str, Any]:
+    """Evidence first (issue 22): a stream's first chunk when the question is answered from the articles, as soon as
+    the evidence is chosen. The quotes ride as a non-standard `evidence` field ({text, citations}) of the delta, next
+    to the role and an empty content, so a client that ignores unknown fields sees the usual stream; the content that
+    follows is only the verified answer."""
+    delta = {"role": "assistant", "content": "", "evidence": quotes_record(quotes)}
+    return {
+        "id": identifier,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}],
+    }
 
 
 def pieces(text: str, size: int = 40) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, TypedDict
 
-from qa import Answer, Citation, Document, Passage
+from qa import Answer, Citation, Document, Passage, Quotes
 from qa.text import MARKER, shorten
 
 SNIPPET_CHARS = 280
@@ -189,19 +189,35 @@ def render_turn(turn: Turn, documents: Mapping[str, Document], *, show_uncited: 
     return f'<div class="qa-msg qa-bot"><div class="qa-answer">{escape(turn["content"])}</div></div>'
 
 
-def render_streaming(text: str) -> str:
-    """Text the engine is still writing: shown as is (markers not clickable) until the verified answer replaces it."""
-    body = escape(text) if text else "Searching the articles…"
-    return (
-        f'<div class="qa-msg qa-bot"><div class="qa-answer qa-streaming"><p>{body}</p>'
-        '<div class="qa-meta">checking citations…</div></div></div>'
-    )
+def render_streaming(text: str, quotes: Quotes | None = None) -> str:
+    """What is known before the verified answer: the evidence (quotes with clickable citations) as soon as it is
+    chosen, and the engine's draft, labelled as such (markers not clickable) until the verified answer replaces it."""
+    evidence = ""
+    if quotes is not None:
+        evidence = (
+            '<div class="qa-evidence"><div class="qa-meta">Evidence from the articles (the answer follows)</div>'
+            f"{answer_body(quotes.text, quotes.citations)}</div>"
+        )
+    if text:
+        note = '<div class="qa-meta">draft, checking citations…</div>'
+        draft = f'<div class="qa-draft"><p>{escape(text)}</p>{note}</div>'
+    elif quotes is not None:
+        draft = '<div class="qa-meta">writing the answer…</div>'
+    else:
+        draft = "<p>Searching the articles…</p>"
+    return f'<div class="qa-msg qa-bot"><div class="qa-answer qa-streaming">{evidence}{draft}</div></div>'
 
 
 def render_conversation(
-    turns: Sequence[Turn], documents: Mapping[str, Document], *, show_uncited: bool = False, pending: str | None = None
+    turns: Sequence[Turn],
+    documents: Mapping[str, Document],
+    *,
+    show_uncited: bool = False,
+    pending: str | None = None,
+    quotes: Quotes | None = None,
 ) -> str:
-    """The whole conversation, oldest first; `pending` is text still streaming for the last question."""
+    """The whole conversation, oldest first; `pending` is text still streaming for the last question, after its
+    evidence `quotes`."""
     if not turns and pending is None:
         return (
             f'<div class="qa-empty">Ask a question about the {len(documents)} articles. Every sentence of an '
@@ -209,7 +225,7 @@ def render_conversation(
         )
     parts = [render_turn(turn, documents, show_uncited=show_uncited) for turn in turns]
     if pending is not None:
-        parts.append(render_streaming(pending))
+        parts.append(render_streaming(pending, quotes))
     return '<div class="qa-conversation">' + "".join(parts) + "</div>"
 
 

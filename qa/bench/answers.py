@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import cProfile
 import logging
+import os
 import pstats
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import Answer, Assistant, Settings
+from qa import Answer, Assistant, Quotes, Settings
 from qa.bench.scale import vector_statistics
 from qa.bench.stats import BenchPlan, latency_summary, percentile, ratio, spread
 from qa.embed import SentenceEmbedder, resolve_embed_model
@@ -27,6 +29,8 @@ from qa.store import Store, build_faiss
 from qa.text import count_tokens
 
 logger = logging.getLogger(__name__)
+
+LLM_SESSIONS = 5  # concurrent chat sessions asking the LLM engine in the answers section
 
 Log = Callable[[str], None]
 # Stages of one answer, as (label, module path suffix, function name) for the profile breakdown.
@@ -166,6 +170,11 @@ class Session:
             count = plan.answer_questions if engine == "extractive" else plan.llm_questions
             self.log(f"answers: {count} questions with the {engine} engine")
             rows.append({"engine": engine, **_time_answers(assistant, spread(asked, count), engine)})
+            if engine == "llm":  # one model answers one question at a time: what N chat sessions wait for
+                sessions = LLM_SESSIONS
+                self.log(f"answers: the same questions from {sessions} concurrent sessions with the {engine} engine")
+                timed = _time_concurrently(assistant, spread(asked, count), engine, sessions)
+                rows.append({"engine": f"{engine}, {sessions} sessions", **timed})
         self.log("answers: the textbook LangChain pipeline")
         started = time.perf_counter()
         baseline = LangChainBaseline(assistant.documents, self.embedder)
@@ -227,20 +236,40 @@ class Session:
         return {**summary, "p50_speedup": ratio(summary["before"]["p50_ms"], summary["after"]["p50_ms"])}
 
 
-def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -> dict[str, Any]:
+def _time_concurrently(answerer: Any, questions: Sequence[str], engine: str, sessions: int) -> dict[str, Any]:
+    """`_time_answers` with the questions shared out over `sessions` threads asking at once (after a warm-up)."""
+    list(answerer.stream(questions[0], engine=engine))
+    shares = [list(questions[i::sessions]) for i in range(sessions)]
+    with ThreadPoolExecutor(max_workers=sessions) as pool:
+        parts = list(pool.map(lambda share: _time_answers(answerer, share, engine, warm_up=False), shares))
+    merged: dict[str, Any] = {"load_average_1m": round(os.getloadavg()[0], 2)}
+    for key in ("latency", "ttft", "evidence"):
+        values = [v for part in parts for v in part["values_ms"][key]]
+        merged[key] = latency_summary(values) if values else None
+    merged["abstained"] = sum(part["abstained"] for part in parts)
+    return merged
+
+
+def _time_answers(
+    answerer: Any, questions: Sequence[str], engine: str | None, *, warm_up: bool = True
+) -> dict[str, Any]:
     """Wall latency and time to the first streamed piece, after one untimed warm-up question; for our engines also
     the median of each stage the answers report (retrieval, evidence, the model's first token, generation,
     verification) and the LLM's prompt and completion tokens."""
     kwargs = {"engine": engine} if engine else {}
-    list(answerer.stream(questions[0], **kwargs))
-    latencies, firsts, answers = [], [], []
+    if warm_up:
+        list(answerer.stream(questions[0], **kwargs))
+    latencies, firsts, shown, answers = [], [], [], []
     for question in questions:
         started = time.perf_counter()
         first: float | None = None
         for item in answerer.stream(question, **kwargs):
-            first = first if first is not None else time.perf_counter()
             if isinstance(item, Answer):
                 answers.append(item)
+            elif isinstance(item, Quotes):  # the evidence, shown before the answer
+                shown.append((time.perf_counter() - started) * 1000)
+            elif first is None:
+                first = time.perf_counter()
         ended = time.perf_counter()
         latencies.append((ended - started) * 1000)
         firsts.append(((first or ended) - started) * 1000)
@@ -249,6 +278,9 @@ def _time_answers(answerer: Any, questions: Sequence[str], engine: str | None) -
     return {
         "latency": latency_summary(latencies),
         "ttft": latency_summary(firsts),
+        "evidence": latency_summary(shown) if shown else None,
+        "values_ms": {"latency": latencies, "ttft": firsts, "evidence": shown},
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "abstained": sum(answer.abstained for answer in answers),
         "stages_p50_ms": {
             key: round(percentile([a.timings_ms[key] for a in answers if key in a.timings_ms], 50), 2) for key in stages

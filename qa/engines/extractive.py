@@ -10,7 +10,7 @@ from qa.cite import defuse_markers, make_citation
 from qa.decision import abstention
 from qa.engines.base import Request
 from qa.text import ASKS_NUMBER, numbers, shorten
-from qa.types import Answer, Citation, Evidence, SentenceCheck
+from qa.types import Answer, Citation, Evidence, Quotes, SentenceCheck
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -79,6 +79,13 @@ def quote_instead(
     return dataclasses.replace(
         answer, engine=label, checks=checks, timings_ms=answer.timings_ms if timings is None else timings
     )
+
+
+def evidence_quotes(request: Request) -> Quotes:
+    """The chosen evidence as quotes with their citations: what is shown before an engine's answer (the extractive
+    answer's own text, so the page and the streams show the quotes an answer falls back to)."""
+    answer = ExtractiveEngine().answer(request)
+    return Quotes(request.question, answer.text, answer.citations)
 
 
 def _display(quote: str) -> str:

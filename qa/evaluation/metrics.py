@@ -224,6 +224,13 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
         }
         answered = [r for r in origins if r.origin != "abstained"]
         summary["model_share"] = _rate(answered, lambda r: r.origin in {"own", "corrected"})
+        # accuracy counting only the model's own verified words: a right answer that fell back to quotes is a miss
+        summary["own_accuracy"] = _rate(
+            [r for r in origins if r.type in ANSWERABLE_TYPES], lambda r: r.success and r.origin in {"own", "corrected"}
+        )
+        summary["fallback_answerable"] = _rate(
+            [r for r in origins if r.type in ANSWERABLE_TYPES], lambda r: r.origin == "fallback"
+        )
     summary["latency_p50_ms"] = _percentile(latencies, 50)
     summary["latency_p95_ms"] = _percentile(latencies, 95)
     summary["ttft_p50_ms"] = _percentile(ttfts, 50)

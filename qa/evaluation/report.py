@@ -45,6 +45,8 @@ COLUMNS = (
     ("refusal F1", "refusal_f1", "{:.2f}"),
     ("F1_RG", "refusal_f1_rg", "{:.2f}"),
     ("model's own text", "model_share", "{:.2f}"),
+    ("accuracy, own words", "own_accuracy", "{:.2f}"),
+    ("fallback, answerable", "fallback_answerable", "{:.2f}"),
     ("p50 ms", "latency_p50_ms", "{:.0f}"),
     ("p95 ms", "latency_p95_ms", "{:.0f}"),
     ("TTFT p50 ms", "ttft_p50_ms", "{:.0f}"),

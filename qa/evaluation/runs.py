@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa import Answer, Assistant, Document, Passage, Progress, QAError, Settings
+from qa import Answer, Assistant, Document, Passage, Progress, QAError, Quotes, Settings
 from qa.engines import ENGINES, FALLBACK
 from qa.evaluation.baseline import LangChainBaseline
 from qa.evaluation.confidence import confidence_summary, risk_summary
@@ -95,7 +95,7 @@ class Answerer(Protocol):
 
     def retrieve(self, question: str, *, k: int | None = None) -> list[Passage]: ...
 
-    def stream(self, question: str, *, engine: str | None = None) -> Iterator[str | Answer]: ...
+    def stream(self, question: str, *, engine: str | None = None) -> Iterator[str | Quotes | Answer]: ...
 
 
 @dataclass
@@ -288,7 +288,7 @@ def answer_one(
         for item in answerer.stream(question.question, engine=engine):
             if isinstance(item, Answer):
                 answer = item
-            elif first is None:
+            elif isinstance(item, str) and first is None:  # text, not the evidence shown before it
                 first = time.perf_counter()
         ended = time.perf_counter()
         if answer is None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from qa import Answer, Citation, Document, QAError
+from qa import Answer, Citation, Document, QAError, Quotes
 from qa.evaluation.conversations import FOLLOW_UP_KINDS, Conversation
 from qa.evaluation.metrics import Record, cites, declined, overlap, score, summarize
 from qa.evaluation.questions import ANSWERABLE_TYPES, Gold, Question
@@ -36,7 +36,7 @@ class ConversationAnswerer(Protocol):
 
     def stream(
         self, question: str, *, history: Sequence[Mapping[str, Any]] | None = ..., engine: str | None = ...
-    ) -> Iterator[str | Answer]: ...
+    ) -> Iterator[str | Quotes | Answer]: ...
 
 
 @dataclass(frozen=True, slots=True)

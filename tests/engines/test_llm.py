@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from qa import Answer, Assistant, Settings, answer_record
+from qa import Answer, Assistant, Quotes, Settings, answer_record
 from qa.cite import is_valid_citation, markers
 from qa.engines import make_engines
 from qa.engines.base import Request
@@ -147,12 +147,15 @@ def test_assistant_streams_pieces_then_the_verified_answer(assistant, kabul, emb
     engine = engine_with(fake(reply), assistant.settings, embedder)
     llm_assistant = Assistant(assistant.settings, assistant.index, embedder, {"llm": engine})
     items = list(llm_assistant.stream(KABUL, engine="llm"))
-    pieces, final = items[:-1], items[-1]
+    quotes, pieces, final = items[0], items[1:-1], items[-1]
+    assert isinstance(quotes, Quotes) and quotes.citations
+    assert all(quotes.text.count(f"[{c.marker}]") == 1 for c in quotes.citations)
     assert len(pieces) > 3 and all(isinstance(p, str) for p in pieces)
     assert "".join(pieces) == reply
     assert isinstance(final, Answer) and final.engine == "llm"
     assert final.text == f"{best.removesuffix('.')} [1]."
-    assert {"first_token_ms", "generate_ms", "verify_ms", "total_ms"} <= set(final.timings_ms)
+    assert {"quotes_ms", "first_token_ms", "generate_ms", "verify_ms", "total_ms"} <= set(final.timings_ms)
+    assert final.timings_ms["quotes_ms"] <= final.timings_ms["total_ms"]
     assert [c.kept for c in final.checks] == [True, False, False]
 
 
@@ -323,6 +326,8 @@ def test_a_slow_reader_of_the_stream_does_not_hold_the_model(fake_assistant):
     engine = engine_with(fake(reply, reply), fake_assistant.settings, fake_assistant.embedder)
     llm_assistant = Assistant(fake_assistant.settings, fake_assistant.index, fake_assistant.embedder, {"llm": engine})
     slow = llm_assistant.stream(ANSWERABLE_TINY, engine="llm")
+    quotes = next(slow)  # the evidence comes first, before the model runs
+    assert isinstance(quotes, Quotes) and "Mount Kelud" in quotes.text
     first = next(slow)  # the reader takes one piece, then stalls
     assert isinstance(first, str)
     other: list[Answer] = []

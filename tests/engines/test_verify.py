@@ -248,3 +248,23 @@ def test_kept_markers_always_exist_and_appear_in_the_text(parts):
     result = check(" ".join(parts))
     assert set(result.markers) <= {1, 2, 3}
     assert set(markers(result.text)) == set(result.markers)
+
+
+def test_a_short_answer_is_compared_to_its_evidence_together_with_the_question(embedder):
+    question = "Where did Wang Yi meet Mullah Abdul Ghani Baradar?"
+    result = check("In Tianjin [3].", question=question, embedder=embedder)
+    assert result.markers == (3,), result.checks
+
+
+@pytest.mark.parametrize(
+    ("output", "kept"),
+    [
+        ("From 2005 to 2018, 13 years [1].", True),  # both years cited, the difference written out
+        ("He served 13 years [1].", False),  # the figure alone is not in the evidence
+        ("From 2005 to 2018, 12 years [1].", False),  # wrong arithmetic
+    ],
+)
+def test_a_year_difference_is_kept_only_when_it_is_worked_out_from_cited_years(output, kept):
+    evidence = [Cited("Meng joined Interpol's executive in 2005 and was detained in 2018.")]
+    result = verify(output, evidence, question="How long was Meng at Interpol?", embedder=None, min_similarity=0.0)
+    assert (result.markers == (1,)) is kept, result.checks
