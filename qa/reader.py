@@ -1,6 +1,6 @@
 """(question, candidate sentences) -> P(each sentence answers the question), from the trained cross-encoder.
 
-The weights ship in `qa/models/reader/` (fp16 safetensors, tokenizer, `reader.json` with their sha256); `Reader.load`
+The weights live in `qa/models/reader/` (fp16 safetensors, tokenizer, `reader.json` with their sha256); `Reader.load`
 checks the hash before loading, offline, and raises `ModelError` naming the fix when the files are missing or changed.
 Score a shortlist (the ranker's top ~8 sentences): cost grows with the number of pairs.
 """
@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_READER = Path(__file__).parent / "models" / "reader"
 MANIFEST = "reader.json"
 FORMAT = "qa-reader v1"
-FIX = "restore it with `git checkout -- qa/models/reader` or retrain it with `make train-reader`"
+# no reader ships today: the one trained here did not earn its place in the decision (qa/training/README.md)
+FIX = "train one with `make train-reader`, or refit the ranker without it (`qa fit --no-reader`)"
 _loaded: dict[tuple[Path, str], Reader] = {}  # (folder, sha256) -> reader: every Assistant of a process shares it
 _loading = threading.Lock()
 

@@ -203,6 +203,9 @@ def save_reader(model: Any, tokenizer: Any, out: Path, **facts: Any) -> dict[str
     model.to(torch.float16).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     weights = out / "model.safetensors"
+    # subtle: the safetensors writer leaves its file 0600; a reader run as another user must still load it
+    for written in out.iterdir():
+        written.chmod(0o644)
     manifest = {
         "format": "qa-reader v1",
         "weights": weights.name,
