@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: chat test test-fast install install-dev model index eval fit bench lint clean
+.PHONY: chat test test-fast install install-dev model index eval fit bench lint clean train-reader reader-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,17 @@ fit: install-dev
 
 bench: install model
 	$(BIN)/qa bench
+
+# The reader (qa/models/reader): trained from the committed pairs (qa/training/data/pairs.jsonl), seeded, then
+# measured (held-out pairs, the dev split, latency). Resumes from its last checkpoint if stopped.
+train-reader: install
+	nice -n 10 $(BIN)/python -m qa.training -v train
+	nice -n 10 $(BIN)/python -m qa.training -v measure
+
+# Regenerate the reader's training data: more LLM questions (resumable, appends; 45 minutes a run), then the pairs.
+reader-data: install model
+	nice -n 10 $(BIN)/python -m qa.training -v questions --minutes 45
+	nice -n 10 $(BIN)/python -m qa.training -v pairs
 
 clean:
 	rm -rf index/default index/.default.* eval/reports/*/ .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from qa.cite import finalize, make_citation, place
 from qa.config import Settings
 from qa.conversation import FollowUp, History, clean_history, resolve_follow_up, standalone_question
-from qa.decision import Decision, load_ranker
+from qa.decision import Decision, SentenceScorer, load_ranker, load_reader
 from qa.embed import SentenceEmbedder
 from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
 from qa.engines.extractive import evidence_quotes, hedge, quote_instead
@@ -44,10 +44,12 @@ class Pipeline:
     decision: Decision
 
     @classmethod
-    def over(cls, index: Store, embedder: Embeddings, settings: Settings, ranker: Ranker) -> Pipeline:
+    def over(
+        cls, index: Store, embedder: Embeddings, settings: Settings, ranker: Ranker, reader: SentenceScorer | None
+    ) -> Pipeline:
         retriever = HybridRetriever(index=index, embedder=embedder, settings=settings)
         stats = TermStats(index)
-        picker = EvidencePicker(index, settings, ranker.sentence, stats)
+        picker = EvidencePicker(index, settings, ranker.sentence, stats, reader=reader, reranker=ranker.rerank)
         return cls(index, retriever, picker, Decision(stats, ranker, settings))
 
 
@@ -63,7 +65,8 @@ class Assistant:
         self.settings = settings
         self.embedder = embedder
         self.ranker = load_ranker(settings.ranker_path)  # loaded once: every pipeline over a new snapshot shares it
-        self.pipeline = Pipeline.over(index, embedder, settings, self.ranker)
+        self.reader = load_reader(self.ranker, settings.reader_path)  # None when the ranker reads no reader scores
+        self.pipeline = Pipeline.over(index, embedder, settings, self.ranker, self.reader)
         self._reloading = threading.Lock()
         self.engines: dict[str, Engine] = make_engines(settings, embedder, models=False)
         self.engines.update(engines or {})
@@ -127,7 +130,7 @@ class Assistant:
             newer = self.pipeline.index.newer()
             if newer is not None:
                 logger.info("The index at %s was rebuilt: answering from the new corpus.", newer.location)
-                self.pipeline = Pipeline.over(newer, self.embedder, self.settings, self.ranker)
+                self.pipeline = Pipeline.over(newer, self.embedder, self.settings, self.ranker, self.reader)
             return self.pipeline
 
     def engine_names(self) -> list[str]:
@@ -195,11 +198,13 @@ class Assistant:
         query = follow_up.query
         retrieval = pipeline.retriever.retrieve(query, k=k)
         retrieved = time.perf_counter()
+        reading: dict[str, float] = {}
         evidence = pipeline.picker.pick(
             query,
             retrieval,
             limit=max(self.settings.evidence_sentences, self.settings.evidence_candidates),
             follow_up=follow_up,
+            timings=reading,
         )
         selected = pipeline.picker.select(
             query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
@@ -237,7 +242,8 @@ class Assistant:
             **answer.timings_ms,  # an engine may add its own (first_token_ms, generate_ms, ...)
             **shown,
             "retrieve_ms": elapsed_ms(started, retrieved),
-            "evidence_ms": elapsed_ms(retrieved, picked),
+            "evidence_ms": elapsed_ms(retrieved, picked),  # the reader's share included
+            **reading,  # reader_ms: the reader scoring the shortlist
             "answer_ms": elapsed_ms(picked),
             "total_ms": elapsed_ms(started),
         }

@@ -48,6 +48,7 @@ class Settings:
     # Evidence and abstention: a ranker and a decision fitted on the dev split (qa/ranker.json, `qa fit`).
     evidence_sentences: int = 3  # at most this many sentences quoted by the extractive engine
     ranker_path: Path | None = None  # None: the fitted models shipped in the package
+    reader_path: Path | None = None  # the reader the ranker reads; None: qa/models/reader (`make train-reader`)
     abstain_threshold: float | None = None  # answer when P(answerable) >= this; None: the threshold fitted on dev
     # Between the abstain threshold and this one an answer is a hedge ("The articles don't state this directly; the
     # closest passage says: ..."); None: the one fitted with the decision (qa/ranker.json), if it has one.

@@ -2,7 +2,8 @@
 
 Where an answer becomes "The articles don't say", in one place:
 1. `Decision.judge`, before any engine writes: P(answerable) from a logistic regression over the best candidates'
-   scores and what the question asks for (fitted on the dev split, `qa fit`), against its threshold; and the one
+   scores (the trained reader's among them, `qa.reader`) and what the question asks for (fitted on the dev split,
+   `qa fit`), against its threshold; and the one
    rule outside the model, a question naming only people no article mentions (`unknown_full_names`). Between the
    threshold and a confident one the verdict is a hedge: the answer points at the closest passage and asserts
    nothing (`qa.engines.extractive.hedge`), which is scored as an abstention.
@@ -17,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.config import Settings
-from qa.evidence import SENTENCE_FEATURES
+from qa.evidence import RERANK_FEATURES, SENTENCE_FEATURES, SHORTLIST, SentenceScorer, rerank
 from qa.ranker import DEFAULT_PATH, LinearModel, Ranker, logit
+from qa.reader import DEFAULT_READER, Reader
 from qa.terms import TermStats
 from qa.text import FULL_NAME, WORD, asks_for, capitalised_words, holds_type, stem, terms
 from qa.types import Answer, Citation, Evidence, Passage, SentenceCheck, Verdict
@@ -32,6 +34,8 @@ QUESTION_FEATURES = (
     "unknown_terms",
     "unknown_names",
     "type_missing_top",
+    "reader_max",
+    "reader_top",
 )
 TOP = 3  # candidates whose union the question-level features look at
 REFUSAL = "The articles don't say. I found nothing in the corpus that answers this question, so I won't guess."
@@ -40,22 +44,36 @@ NO_CITATION_NEEDED = ("smalltalk",)  # engines whose replies cite nothing and ar
 
 __all__ = [
     "DEFAULT_PATH",
+    "DEFAULT_READER",
     "QUESTION_FEATURES",
     "REFUSAL",
+    "RERANK_FEATURES",
     "SENTENCE_FEATURES",
+    "SHORTLIST",
     "Decision",
     "LinearModel",
     "Ranker",
+    "Reader",
+    "SentenceScorer",
     "abstention",
     "is_model_refusal",
+    "load_reader",
     "load_ranker",
+    "logit",
+    "rerank",
     "unsupported",
 ]
 
 
 def load_ranker(path: Path | None = None) -> Ranker:
     """The fitted evidence ranker and decision model (`path`, or the ones shipped in the package)."""
-    return Ranker.load(path, SENTENCE_FEATURES, QUESTION_FEATURES)
+    return Ranker.load(path, SENTENCE_FEATURES, QUESTION_FEATURES, RERANK_FEATURES)
+
+
+def load_reader(ranker: Ranker, path: Path | None = None) -> Reader | None:
+    """The reader the ranker's models read (`path`, or the one shipped in the package), loaded once per process;
+    None when they read none. A missing or changed weights file is a `ModelError` naming the fix."""
+    return Reader.shared(path or DEFAULT_READER) if ranker.reads else None
 
 
 class Decision:
@@ -112,6 +130,7 @@ class Decision:
         unknown = sum(w for t, w in weights.items() if t not in stats.idf) / sum(weights.values()) if weights else 1.0
         asked = asks_for(question)
         found = any(holds_type(asked, e.text) for e in top) if any(asked) else False
+        read = [e.features["reader"] for e in evidence if e.features.get("read")]
         return {
             "logit1": logit(evidence[0].score),
             "dense_max": max(e.dense for e in evidence),
@@ -121,6 +140,9 @@ class Decision:
             "unknown_terms": unknown,
             "unknown_names": self.unknown_names(question),
             "type_missing_top": float(any(asked) and not found),
+            # the reader's logits: the best over the shortlist, and the top candidate's (0.0: no reader ran)
+            "reader_max": logit(max(read)) if read else 0.0,
+            "reader_top": logit(evidence[0].features["reader"]) if evidence[0].features.get("read") else 0.0,
         }
 
     def unknown_full_names(self, question: str) -> list[str]:

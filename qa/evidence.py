@@ -3,8 +3,10 @@
 Every citable sentence of the retrieved chunks (plus the sentences nearest the question overall) is a candidate.
 Each gets a row of features (embedding similarity, IDF-weighted coverage of the question in the sentence, its
 neighbours and its article, sentence BM25, the chunk's rank, whether it holds what the question asks for, ...);
-a logistic regression fitted on the dev questions' gold quotes turns the row into P(sentence answers). Whether the
-best of them answer at all is the decision's (`qa.decision`); both models live in `qa/ranker.json` (`qa fit`).
+a logistic regression fitted on the dev questions' gold quotes turns the row into P(sentence answers). The best few
+(the shortlist) are then read by the trained cross-encoder (`qa.reader`), which reads question and sentence together,
+and re-ranked by a second regression over both scores. Whether the best of them answer at all is the decision's
+(`qa.decision`); the models live in `qa/ranker.json` (`qa fit`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
 
 from qa.config import Settings
 from qa.conversation import FollowUp, QuoteFinder
-from qa.ranker import LinearModel
+from qa.ranker import LinearModel, logit
 from qa.retrieve import Retrieval
 from qa.store import Store
 from qa.terms import TermStats
@@ -42,25 +49,79 @@ SENTENCE_FEATURES = (
     "focus",
 )
 OTHER_ARTICLE = 0.3  # a comparison quotes a second article's best sentence if it is at least this likely
+RERANK_FEATURES = ("ranker_logit", "reader_logit")
+SHORTLIST = 8  # candidates the reader scores: its cost grows with every pair (~8 ms a pair on 2 cores)
+
+
+class SentenceScorer(Protocol):
+    """What the picker needs of the reader (`qa.reader.Reader`): P(sentence answers question) per sentence."""
+
+    def score(self, question: str, sentences: Sequence[str]) -> np.ndarray: ...
+
+
+def rerank(evidence: list[Evidence], read: Sequence[float] | np.ndarray, model: LinearModel | None) -> list[Evidence]:
+    """`evidence` (best first by the sentence model) with the reader's scores `read` of its first len(read) added as
+    features: "reader" (its P(answers)), "read" (1: scored; 0: not, and given the lowest score read, as a candidate
+    ranked below the shortlist is assumed no better) and "stage1" (the sentence model's score, after any move for
+    the conversation). With `model` each is
+    re-scored from both and the list re-sorted, best first; without, the order is kept."""
+    if not evidence or not len(read):
+        return evidence
+    floor = float(min(read))
+    updated = []
+    for position, item in enumerate(evidence):
+        reader = float(read[position]) if position < len(read) else floor
+        features = {
+            **item.features,
+            "reader": round(reader, 4),
+            "read": float(position < len(read)),
+            "stage1": item.score,
+        }
+        score = item.score
+        if model is not None:
+            row = {"ranker_logit": logit(item.score), "reader_logit": logit(reader)}
+            score = round(float(model.probabilities([row])[0]), 4)
+        updated.append(dataclasses.replace(item, score=score, features=features))
+    if model is not None:
+        updated.sort(key=lambda e: (-e.score, e.sentence_id))
+    return updated
 
 
 class EvidencePicker:
     """Ranks the sentences of retrieved chunks (plus the nearest sentences overall) for a question."""
 
-    def __init__(self, index: Store, settings: Settings, model: LinearModel, stats: TermStats) -> None:
+    def __init__(
+        self,
+        index: Store,
+        settings: Settings,
+        model: LinearModel,
+        stats: TermStats,
+        *,
+        reader: SentenceScorer | None = None,
+        reranker: LinearModel | None = None,
+    ) -> None:
         self.index = index
         self.settings = settings
         self.model = model  # P(sentence answers), over SENTENCE_FEATURES
         self.stats = stats
         self.quotes = QuoteFinder(index, stats)
+        self.reader = reader  # scores the shortlist (None: no reader, the sentence model's order stands)
+        self.reranker = reranker  # P(sentence answers) over RERANK_FEATURES, for the shortlist the reader read
 
     def pick(
-        self, question: str, retrieval: Retrieval, *, limit: int, follow_up: FollowUp | None = None
+        self,
+        question: str,
+        retrieval: Retrieval,
+        *,
+        limit: int,
+        follow_up: FollowUp | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[Evidence]:
         """The best `limit` citable sentences, most likely to answer first, with distinct texts.
 
         With `follow_up` (the question read in its conversation), sentences that earlier answers quoted lose most of
-        their score unless they hold what the question newly asks (`qa.conversation`).
+        their score unless they hold what the question newly asks (`qa.conversation`). With a reader, the best
+        SHORTLIST are read and re-ranked (`rerank`); its time goes into `timings["reader_ms"]`.
         """
         candidates = self._candidates(retrieval)
         if not candidates:
@@ -86,6 +147,12 @@ class EvidencePicker:
         scored.sort(key=lambda e: (-e.score, e.sentence_id))
         seen: set[str] = set()
         unique = [e for e in scored if not (e.text in seen or seen.add(e.text))]  # type: ignore[func-returns-value]
+        if self.reader is not None:
+            began = time.perf_counter()
+            read = self.reader.score(question, [e.text for e in unique[:SHORTLIST]])
+            unique = rerank(unique, read, self.reranker)
+            if timings is not None:
+                timings["reader_ms"] = round(1000 * (time.perf_counter() - began), 2)
         return unique[:limit]
 
     def _in_conversation(self, scored: list[Evidence], follow_up: FollowUp) -> list[Evidence]:

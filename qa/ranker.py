@@ -1,8 +1,11 @@
 """Feature rows -> probabilities: the fitted linear models that rank evidence and decide abstention.
 
-The models are logistic regressions fitted on the dev split of eval/questions.jsonl (`qa fit`, in
-`qa.evaluation.fit`) and stored as plain JSON (`qa/ranker.json`): feature names, the standardisation and the
-weights, so they can be read and checked by eye. Applying one is a dot product.
+Three models: `sentence` (P(sentence answers) from lexical and embedding features, over every candidate), `rerank`
+(optional: the same probability for the shortlist, from the sentence model's score and the trained reader's), and
+`answerable` (P(question answerable) from the best candidates). They are logistic regressions fitted on the dev
+split of eval/questions.jsonl (`qa fit`, in `qa.evaluation.fit`) and stored as plain JSON (`qa/ranker.json`):
+feature names, the standardisation and the weights, so they can be read and checked by eye. Applying one is a dot
+product.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from qa.errors import ModelError
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "ranker.json"
+READER_PREFIX = "reader"  # features computed from the reader's scores are named "reader..."
 
 
 @dataclass(frozen=True)
@@ -78,18 +82,27 @@ class Ranker:
     threshold: float  # answer when P(answerable) >= threshold (chosen on dev for refusal F1)
     meta: Mapping[str, Any]
     confident: float | None = None  # below this (and at or above `threshold`) answers are hedges; None: no hedging
+    rerank: LinearModel | None = None  # the shortlist re-ranked with the reader's score; None: no reader
 
     @classmethod
-    def load(cls, path: Path | None, sentence_features: Sequence[str], question_features: Sequence[str]) -> Ranker:
+    def load(
+        cls,
+        path: Path | None,
+        sentence_features: Sequence[str],
+        question_features: Sequence[str],
+        rerank_features: Sequence[str] = (),
+    ) -> Ranker:
         path = path or DEFAULT_PATH
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
+            rerank = record.get("rerank")
             return cls(
                 LinearModel.from_json(record["sentence"], sentence_features, where=str(path)),
                 LinearModel.from_json(record["answerable"], question_features, where=str(path)),
                 float(record["threshold"]),
                 record.get("meta", {}),
                 None if record.get("confident") is None else float(record["confident"]),
+                None if rerank is None else LinearModel.from_json(rerank, rerank_features, where=str(path)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
@@ -102,8 +115,19 @@ class Ranker:
             "threshold": round(self.threshold, 4),
             **({} if self.confident is None else {"confident": round(self.confident, 4)}),
             "sentence": self.sentence.to_json(),
+            **({} if self.rerank is None else {"rerank": self.rerank.to_json()}),
             "answerable": self.answerable.to_json(),
         }
+
+    @property
+    def reads(self) -> bool:
+        """Whether these models read the reader's scores (then the reader must be loaded beside them)."""
+        uses = [
+            name
+            for name, weight in zip(self.answerable.features, self.answerable.coef, strict=True)
+            if name.startswith(READER_PREFIX) and weight != 0
+        ]
+        return self.rerank is not None or bool(uses)
 
 
 def logit(probability: float) -> float:

@@ -11,7 +11,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import bm25s
 import tiktoken
@@ -58,6 +58,38 @@ ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
 ASKS_PLACE = re.compile(r"^\s*where\b|\b(?:in|to|from) (?:which|what) (?:city|country|province|place|town)\b", re.I)
 ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
+
+# Details a question pins down more finely than a figure or a date. A sentence on the asked topic that lacks them is
+# the near miss the product must not quote as an answer: "On what date ...?" over a sentence giving only a month,
+# "How much did X pay ...?" over one giving no amount, "How long is the road?" over one giving no length.
+ASKS_DAY = re.compile(r"\b(?:what|which|exact|exactly which|exactly what) (?:date|day)\b", re.IGNORECASE)
+ASKS_MONEY = re.compile(
+    r"\bhow much (?:money|funding|aid)\b|\bhow much (?:did|does|do|will|would|has|have|had)\b.*\b(?:pay|paid|spen[dt]"
+    r"|cost|invest|raise[ds]?|earn|receive[ds]?)\b|\b(?:price(?: tag)?|dollar value|budget|revenue|cost) (?:of|for)\b"
+    r"|\b(?:projected|estimated|total|annual) (?:price(?: tag)?|cost|budget|revenue|value)\b",
+    re.IGNORECASE,
+)
+ASKS_MEASURE = re.compile(
+    r"\bhow (?:long|far|tall|high|deep|heavy|wide|fast|hot|cold)\b|\b(?:length|mass|weight|height|depth|distance|width"
+    r"|speed|temperatures?|area|duration) (?:of|did|does|was|were|is|are|will)\b",
+    re.IGNORECASE,
+)
+DAY = re.compile(
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b",
+    re.IGNORECASE,
+)
+MONEY = re.compile(
+    r"[$€£¥]\s?\d|\b(?:us\$|usd|eur|rmb|cny|inr)\s?\d|\d[\d,.]*\s*(?:(?:million|billion|trillion|bn|m|k)\s+)?"
+    r"(?:us\s+)?(?:dollars?|usd|yuan|renminbi|euros?|pounds|sterling|rupees|afghanis|yen|roubles|rubles)\b",
+    re.IGNORECASE,
+)
+UNIT = (
+    r"(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|cm|mm|feet|foot|ft|inch(?:es)?|yards?|kg|kilograms?|grams?|g"
+    r"|tons?|tonnes?|pounds|lbs?|degrees?|°|kelvin|mph|km/h|knots?|seconds?|minutes?|hours?|days?|weeks?|months?"
+    r"|years?|decades?|centur(?:y|ies)|acres?|hectares?|square|cubic|liters?|litres?|gallons?)"
+)
+COUNT_WORD = r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|dozens?)"
+MEASURE = re.compile(rf"\b{COUNT_WORD}(?:\s|-)?{UNIT}(?![a-z])|\d\s?°", re.IGNORECASE)
 
 # A question that compares ("How do the two articles differ ...?") wants evidence from more than one article.
 COMPARES = re.compile(r"\b(?:compare|comparison|differ|difference|different|both|each|versus|vs\.?|whereas)\b", re.I)
@@ -165,28 +197,51 @@ def capitalised_words(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def asks_for(question: str) -> tuple[bool, ...]:
-    """Whether the question asks for (a quantity, a person, a year, a date, a place)."""
+class Asked(NamedTuple):
+    """What a question asks for. `day`, `money` and `measure` pin a date or a figure down: a question that asks for
+    one of them is not answered by a sentence that holds only a month or any number."""
+
+    number: bool = False
+    person: bool = False
+    year: bool = False
+    date: bool = False
+    place: bool = False
+    day: bool = False
+    money: bool = False
+    measure: bool = False
+
+
+def asks_for(question: str) -> Asked:
+    """Whether the question asks for a quantity, a person, a year, a date, a place, a day, an amount of money or a
+    measure."""
     person = ASKS_PERSON.match(question)
-    return (
-        ASKS_NUMBER.search(question) is not None,
+    day = ASKS_DAY.search(question) is not None
+    money = ASKS_MONEY.search(question) is not None
+    measure = not money and ASKS_MEASURE.search(question) is not None
+    return Asked(
+        number=not (money or measure) and ASKS_NUMBER.search(question) is not None,
         # "Who is Wang Yi?" names its person already: any sentence about him may answer
-        person is not None and FULL_NAME.search(question, person.end()) is None,
-        ASKS_YEAR.search(question) is not None,
-        ASKS_DATE.search(question) is not None,
-        ASKS_PLACE.search(question) is not None,
+        person=person is not None and FULL_NAME.search(question, person.end()) is None,
+        year=ASKS_YEAR.search(question) is not None,
+        date=not day and ASKS_DATE.search(question) is not None,
+        place=ASKS_PLACE.search(question) is not None,
+        day=day,
+        money=money,
+        measure=measure,
     )
 
 
-def holds_type(asked: tuple[bool, ...], text: str) -> bool:
+def holds_type(asked: Asked, text: str) -> bool:
     """Whether `text` holds one of the kinds of thing a question asks for (`asks_for`)."""
-    number, person, year, date, place = asked
     return (
-        (number and has_quantity(text))
-        or (person and names_someone(text))
-        or (year and YEAR.search(text) is not None)
-        or (date and (DIGIT.search(text) is not None or MONTH.search(text) is not None))
-        or (place and bool(capitalised_words(text)))
+        (asked.number and has_quantity(text))
+        or (asked.person and names_someone(text))
+        or (asked.year and YEAR.search(text) is not None)
+        or (asked.date and (DIGIT.search(text) is not None or MONTH.search(text) is not None))
+        or (asked.place and bool(capitalised_words(text)))
+        or (asked.day and (DATE_NUMBER.search(text) is not None or DAY.search(text) is not None))
+        or (asked.money and MONEY.search(text) is not None)
+        or (asked.measure and MEASURE.search(text) is not None)
     )
 
 

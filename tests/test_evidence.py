@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa import Assistant
-from qa.decision import DEFAULT_PATH, QUESTION_FEATURES, SENTENCE_FEATURES, Decision, LinearModel, Ranker
+from qa import Assistant, Settings
+from qa.decision import (
+    DEFAULT_PATH,
+    QUESTION_FEATURES,
+    RERANK_FEATURES,
+    SENTENCE_FEATURES,
+    SHORTLIST,
+    Decision,
+    LinearModel,
+    Ranker,
+    load_ranker,
+    rerank,
+)
 from qa.errors import ModelError
 from qa.evidence import EvidencePicker
 from qa.types import Evidence
+from tests.fakes import HashEmbeddings
 
 ERUPTED = "Mount Kelud, a volcano on the Indonesian island of Java, erupted on Thursday night."
 EVACUATED = "Officials said 12,000 villagers were evacuated from the slopes before dawn."
@@ -170,3 +183,75 @@ def test_a_question_naming_only_strangers_is_refused_before_the_model(
     # a false premise names someone the corpus knows next to a wrong name: the model decides
     assert decision.unknown_full_names("Did Magnus Carlsen beat Ana Ruiz in the final?") == []
     assert decision.unknown_full_names("Who won the chess final?") == []
+
+
+class FakeReader:
+    """Scores a sentence 0.9 when it holds `word`, else 0.1; records what it was asked."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.asked: list[list[str]] = []
+
+    def score(self, question: str, sentences: Sequence[str]) -> np.ndarray:
+        self.asked.append(list(sentences))
+        return np.array([0.9 if self.word in s else 0.1 for s in sentences], dtype=np.float32)
+
+
+READER_HEAVY = model(RERANK_FEATURES, {"ranker_logit": 0.1, "reader_logit": 2.0}, 0.0)
+
+
+def test_rerank_by_hand(picker: EvidencePicker) -> None:
+    found = evidence(picker, EVACUATED, ERUPTED, SEALS)
+    first, second, third = (dataclasses.replace(e, score=s) for e, s in zip(found, (0.8, 0.6, 0.4), strict=True))
+    kept = rerank([first, second, third], [0.1, 0.9], None)  # no model: features added, order kept
+    assert [e.text for e in kept] == [EVACUATED, ERUPTED, SEALS]
+    assert [e.features["read"] for e in kept] == [1.0, 1.0, 0.0]
+    assert kept[2].features["reader"] == pytest.approx(0.1)  # unread: the lowest score read
+    assert [e.features["stage1"] for e in kept] == [0.8, 0.6, 0.4]
+    moved = rerank([first, second, third], [0.1, 0.9], READER_HEAVY)
+    assert [e.text for e in moved] == [ERUPTED, EVACUATED, SEALS]
+    expected = 1 / (1 + np.exp(-(0.1 * np.log(0.6 / 0.4) + 2.0 * np.log(0.9 / 0.1))))
+    assert moved[0].score == pytest.approx(expected, abs=1e-4)
+    assert rerank([], [], READER_HEAVY) == []
+
+
+def test_the_picker_reads_only_the_shortlist_and_re_ranks_it(fake_assistant: Assistant) -> None:
+    reader = FakeReader("seal")
+    picker = fake_assistant.picker
+    reading = EvidencePicker(picker.index, picker.settings, picker.model, picker.stats, reader=reader, reranker=None)
+    question = "How many villagers were evacuated?"
+    retrieval = fake_assistant.retriever.retrieve(question)
+    plain = picker.pick(question, retrieval, limit=50)
+    timings: dict[str, float] = {}
+    read = reading.pick(question, retrieval, limit=50, timings=timings)
+    assert [e.text for e in read] == [e.text for e in plain]  # no re-ranking model: the order stands
+    assert reader.asked == [[e.text for e in plain[:SHORTLIST]]] and timings["reader_ms"] >= 0
+    assert sum(e.features["read"] for e in read) == min(SHORTLIST, len(read))
+    reading.reranker = READER_HEAVY
+    moved = reading.pick(question, retrieval, limit=50)
+    shortlisted = {e.text for e in plain[:SHORTLIST]}
+    if SEALS in shortlisted:
+        assert moved[0].text == SEALS  # the reader's choice goes first
+    assert {e.text for e in moved[: len(shortlisted)]} == shortlisted  # unread candidates stay below the shortlist
+
+
+def test_the_decision_reads_the_readers_scores(picker: EvidencePicker, decision: Decision) -> None:
+    items = rerank(evidence(picker, EVACUATED, ERUPTED, SEALS), [0.2, 0.8], None)
+    row = decision.question_features("How many villagers were evacuated?", items)
+    assert row["reader_max"] == pytest.approx(np.log(0.8 / 0.2), abs=1e-3)
+    assert row["reader_top"] == pytest.approx(np.log(0.2 / 0.8), abs=1e-3)
+    assert decision.question_features("How many villagers?", evidence(picker, EVACUATED))["reader_max"] == 0.0
+
+
+def test_a_ranker_that_reads_needs_its_reader(tmp_path: Path, tiny_settings: Settings) -> None:
+    ranker = load_ranker(None)
+    assert not dataclasses.replace(ranker, rerank=None, answerable=model(QUESTION_FEATURES, {}, 0.0)).reads
+    reads = dataclasses.replace(ranker, rerank=READER_HEAVY)
+    assert reads.reads
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(reads.to_json()), encoding="utf-8")
+    again = load_ranker(path)
+    assert again.rerank is not None and again.rerank.features == RERANK_FEATURES
+    settings = tiny_settings.replace(ranker_path=path, reader_path=tmp_path / "no-reader")
+    with pytest.raises(ModelError, match="make train-reader"):
+        Assistant.load(settings, embedder=HashEmbeddings())

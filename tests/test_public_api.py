@@ -108,10 +108,10 @@ def _is_name_of_front(name: str, fronts: tuple[str, ...]) -> bool:
 
 
 def test_the_library_never_imports_its_tools_or_its_page() -> None:
-    tools = ("qa.evaluation", "qa.bench", "ui")
+    tools = ("qa.evaluation", "qa.bench", "qa.training", "ui")
     for path in (ROOT / "qa").rglob("*.py"):
         relative = path.relative_to(ROOT).as_posix()
-        if relative.startswith(("qa/cli/", "qa/evaluation/", "qa/bench/")):
+        if relative.startswith(("qa/cli/", "qa/evaluation/", "qa/bench/", "qa/training/")):
             continue
         bad = [
             m for m in imported_modules(path) if m == "ui" or m.startswith(tuple(t + "." for t in tools)) or m in tools
@@ -126,13 +126,14 @@ def test_only_the_serve_commands_import_the_page() -> None:
 
 
 def test_tools_use_only_the_fronts() -> None:
-    """qa.evaluation and qa.bench import the fronts (FRONTS) or each other, no other module of the library."""
-    for package in ("evaluation", "bench"):
+    """qa.evaluation, qa.bench and qa.training import the fronts (FRONTS) or each other, no other module of the
+    library."""
+    for package in ("evaluation", "bench", "training"):
         for path in (ROOT / "qa" / package).rglob("*.py"):
             deep = [
                 m
                 for m in imported_modules(path)
-                if m.startswith("qa.") and not m.startswith(("qa.evaluation", "qa.bench"))
+                if m.startswith("qa.") and not m.startswith(("qa.evaluation", "qa.bench", "qa.training"))
                 and not _is_name_of_front(m, FRONTS)
             ]  # fmt: skip
             assert not deep, f"{path.relative_to(ROOT)} reaches into {deep}"

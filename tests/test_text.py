@@ -6,6 +6,7 @@ import pytest
 
 from qa.text import (
     MARKER,
+    Asked,
     addressed_to_assistant,
     asks_for,
     capitalised_words,
@@ -26,12 +27,17 @@ from qa.text import (
 
 
 def test_what_a_question_asks_for() -> None:
-    #                                number person year  date   place
-    assert asks_for("How many villagers fled?") == (True, False, False, False, False)
-    assert asks_for("Who won the final?") == (False, True, False, False, False)
-    assert asks_for("Who is Li Wei?") == (False, False, False, False, False)  # names its person already
-    assert asks_for("In what year did it erupt?") == (False, False, True, True, False)
-    assert asks_for("Where did ash fall?") == (False, False, False, False, True)
+    assert asks_for("How many villagers fled?") == Asked(number=True)
+    assert asks_for("Who won the final?") == Asked(person=True)
+    assert asks_for("Who is Li Wei?") == Asked()  # names its person already
+    assert asks_for("In what year did it erupt?") == Asked(year=True, date=True)
+    assert asks_for("Where did ash fall?") == Asked(place=True)
+    # a finer detail replaces the coarse kind it refines
+    assert asks_for("On what date did the ferry sink?") == Asked(day=True)
+    assert asks_for("How much did the city pay for the bridge?") == Asked(money=True)
+    assert asks_for("What is the projected price tag of the highway?") == Asked(money=True)
+    assert asks_for("How long is the new tunnel?") == Asked(measure=True)
+    assert asks_for("How many lives did the storm cost?") == Asked(number=True)  # "cost" as a verb is no price
 
 
 def test_holds_the_type_asked_for() -> None:
@@ -40,6 +46,23 @@ def test_holds_the_type_asked_for() -> None:
     assert holds_type(asks_for("When did it erupt?"), "It erupted on Thursday, 13 February.")
     assert holds_type(asks_for("Who won the final?"), "The winner was Ana Ruiz of Spain.")
     assert not holds_type(asks_for("Who won the final?"), "The final was drawn.")
+
+
+@pytest.mark.parametrize(
+    ("question", "holds", "lacks"),
+    [
+        ("On what date did the ferry sink?", "It sank on Aug. 26, 2021.", "It sank in August 2021."),
+        ("On which day did the talks open?", "The talks opened on Wednesday.", "The talks opened in 2019 in Doha."),
+        ("How much did the city pay for the bridge?", "It paid $4.5 million.", "It paid for 3 new bridges."),
+        ("What was the total cost of the dam?", "The dam cost 2 billion yuan.", "The dam has 12 turbines."),
+        ("How long is the new tunnel?", "The tunnel runs for 57 km.", "The tunnel has 2 tubes."),
+        ("How long did the siege last?", "The siege lasted three weeks.", "The siege ended in 1995."),
+        ("What is the mass of the probe?", "The probe weighs 1,800 pounds.", "The probe carries 4 instruments."),
+    ],
+)
+def test_a_finer_detail_needs_that_detail(question: str, holds: str, lacks: str) -> None:
+    assert holds_type(asks_for(question), holds)
+    assert not holds_type(asks_for(question), lacks)
 
 
 def test_numbers_quantities_and_names() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -223,3 +224,28 @@ def test_a_refused_huge_or_invalid_question_is_not_echoed_back_whole(fake_assist
     record = chat.record("y" * 5_000_000)
     assert len(record["question"]) <= 201 and "limit is 2,000" in record["error"]
     json.dumps(chat.record("bad \udc80 bytes")).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("abstained", "hedged", "kind", "badge"),
+    [
+        (False, False, "answered", None),
+        (False, True, "hedged", "Not stated directly in the articles"),
+        (True, False, "refused", "No answer in the articles"),
+    ],
+)
+def test_confidence_is_shown_and_a_hedge_looks_like_neither_an_answer_nor_a_refusal(
+    abstained: bool, hedged: bool, kind: str, badge: str | None
+) -> None:
+    text = "The lamp shone."
+    doc = document("a.txt", text, "Lamps")
+    citations = () if abstained else (Citation(1, "a.txt", 0, len(text), text),)
+    shown = f"{text} [1]" if not abstained else "The articles don't say."
+    answer = Answer("Did it shine?", shown, abstained, citations, (), confidence=0.4321, hedged=hedged)
+    html = render_answer(answer, {"a.txt": doc})
+    assert f'class="qa-confidence qa-confidence-{kind}" data-confidence="0.43"' in html
+    assert "P(answerable) 0.43</span>" in html
+    classes = {"answered": "qa-cited", "hedged": "qa-hedged", "refused": "qa-abstained"}
+    assert classes[kind] in html and all(c not in html for k, c in classes.items() if k != kind)
+    assert (badge is None and "qa-badge" not in html) or f'<div class="qa-badge">{badge}</div>' in html
+    assert "qa-confidence" not in render_answer(dataclasses.replace(answer, confidence=None), {"a.txt": doc})

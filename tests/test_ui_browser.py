@@ -98,6 +98,7 @@ def test_clicking_a_citation_highlights_its_exact_quote(assistant: Assistant, pa
     answer = page.locator("#qa-conversation .qa-answer.qa-cited")
     answer.wait_for()
     assert answer.locator(".qa-sources li").count() == len(expected.citations)
+    assert answer.locator(".qa-confidence-answered").text_content() == f"P(answerable) {expected.confidence:.2f}"
     answer.locator("p button.qa-cite", has_text="[1]").click()
     mark = page.locator("#qa-source-panel mark.qa-highlight")
     mark.wait_for()
@@ -120,6 +121,7 @@ def test_off_topic_question_shows_the_abstention(assistant: Assistant, page: Any
     abstained = page.locator("#qa-conversation .qa-abstained")
     abstained.wait_for()
     assert abstained.locator(".qa-badge").text_content() == "No answer in the articles"
+    assert abstained.locator(".qa-confidence-refused").count() == 1
     assert abstained.locator("button.qa-cite").count() == 0
     assert page.locator("#qa-conversation .qa-sources").count() == 0
     page.screenshot(path=str(ARTIFACTS / "ui-abstention.png"))

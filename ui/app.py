@@ -66,6 +66,11 @@ CSS = """
           border: 1px solid var(--border-color-primary); }
 .qa-abstained { border-left: 4px solid #d97706; padding-left: 10px; }
 .qa-badge { font-weight: 600; color: #b45309; margin-bottom: 6px; }
+.qa-hedged { border-left: 4px dashed #6b7280; padding-left: 10px; }
+.qa-hedged .qa-badge { color: #4b5563; }
+.qa-confidence { border-radius: 6px; padding: 0 5px; font-weight: 600; }
+.qa-confidence-answered { background: #dcfce7; } .qa-confidence-hedged { background: #e5e7eb; }
+.qa-confidence-refused { background: #fef3c7; }
 .qa-error { color: #b91c1c; }
 .qa-streaming .qa-draft { opacity: 0.6; }
 .qa-evidence { border-left: 3px solid var(--color-accent); padding-left: 10px; margin-bottom: 8px; }

@@ -124,11 +124,31 @@ def uncited(answer: Answer) -> list[Passage]:
     ]
 
 
+def confidence_badge(answer: Answer) -> str:
+    """P(answerable) as a small badge (none when no decision was made), its kind named by the answer: an answer,
+    a hedge (answerable, not confidently: nothing asserted) or a refusal."""
+    if answer.confidence is None:
+        return ""
+    kind = "refused" if answer.abstained else "hedged" if answer.hedged else "answered"
+    meaning = {
+        "answered": "the articles likely answer this",
+        "hedged": "not confident the articles answer this: the closest passage is shown, nothing is asserted",
+        "refused": "the articles likely do not answer this",
+    }[kind]
+    return (
+        f'<span class="qa-confidence qa-confidence-{kind}" data-confidence="{answer.confidence:.2f}" '
+        f'title="P(answerable) {answer.confidence:.2f}: {meaning}">P(answerable) {answer.confidence:.2f}</span>'
+    )
+
+
 def render_answer(answer: Answer, documents: Mapping[str, Document], *, show_uncited: bool = False) -> str:
-    """One assistant message: the cited answer with its Sources, an abstention, or a small-talk reply."""
+    """One assistant message: the cited answer with its Sources, a hedge, an abstention, or a small-talk reply."""
     if answer.engine == "smalltalk":
         return f'<div class="qa-answer qa-smalltalk">{answer_body(answer.text, ())}</div>'
-    footer = f'<div class="qa-meta">{escape(answer.engine)} · {answer.timings_ms.get("total_ms", 0):.0f} ms</div>'
+    footer = (
+        f'<div class="qa-meta">{escape(answer.engine)} · {answer.timings_ms.get("total_ms", 0):.0f} ms'
+        f"{' · ' + confidence_badge(answer) if answer.confidence is not None else ''}</div>"
+    )
     if answer.abstained:
         related = (
             passages_list(
@@ -143,6 +163,11 @@ def render_answer(answer: Answer, documents: Mapping[str, Document], *, show_unc
         return (
             '<div class="qa-answer qa-abstained"><div class="qa-badge">No answer in the articles</div>'
             f"{answer_body(answer.text, ())}{related}{footer}</div>"
+        )
+    if answer.hedged:
+        return (
+            '<div class="qa-answer qa-hedged"><div class="qa-badge">Not stated directly in the articles</div>'
+            f"{answer_body(answer.text, answer.citations)}{sources_list(answer.citations, documents)}{footer}</div>"
         )
     extra = ""
     rest = uncited(answer) if show_uncited else []

@@ -114,14 +114,37 @@ def eval_command(
     default=None,
     help="Where to write the fitted models. Default: the package's qa/ranker.json (what answers use).",
 )
+@click.option(
+    "--reader/--no-reader",
+    default=True,
+    show_default=True,
+    help="Re-rank the shortlist with the trained reader and let the decision read its scores (QA_READER_PATH).",
+)
+@click.option("--without", multiple=True, help="A feature to give no weight (repeatable), to measure what it earns.")
+@click.option(
+    "--hedge-budget",
+    type=float,
+    default=None,
+    help="Hedge answers below the threshold whose dev false refusal is this (e.g. 0.10); default: no hedges.",
+)
 @click.pass_context
-def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
-    """Fit the evidence ranker and the abstention decision on the dev split (gold quotes) and save them as JSON.
+def fit_command(
+    ctx: click.Context,
+    questions: Path,
+    out: Path | None,
+    reader: bool,
+    without: tuple[str, ...],
+    hedge_budget: float | None,
+) -> None:
+    """Fit the evidence ranker, its re-ranking by the reader and the abstention decision on the dev split (gold
+    quotes) and save them as JSON.
 
     \b
     Example:
-        qa fit        # make fit; then `qa eval` to see what changed
+        qa fit                    # make fit; then `qa eval` to see what changed
+        qa fit --no-reader --out /tmp/ranker-no-reader.json
     """
+    from qa.decision import DEFAULT_READER, Reader
     from qa.evaluation import load_questions
     from qa.evaluation.fit import fit, save
 
@@ -129,8 +152,10 @@ def fit_command(ctx: click.Context, questions: Path, out: Path | None) -> None:
     with errors_as_click():
         dev = [q for q in load_questions(questions, settings.corpus_dir) if q.split == "dev"]
         assistant = base.load_assistant(settings)
+        scorer = Reader.shared(settings.reader_path or DEFAULT_READER) if reader else None
         with progress_bar("Collecting candidates") as progress:
-            ranker = fit(assistant, dev, progress=progress)
+            ranker = fit(assistant, dev, reader=scorer, without=without, hedge_budget=hedge_budget, progress=progress)
         path = save(ranker, out)
     click.echo(json.dumps(ranker.meta, indent=1))
-    click.echo(f"Threshold on P(answerable): {ranker.threshold:.2f}. Saved to {path}.")
+    hedge = "" if ranker.confident is None else f", hedges below {ranker.confident:.2f}"
+    click.echo(f"Threshold on P(answerable): {ranker.threshold:.2f}{hedge}. Saved to {path}.")

@@ -16,7 +16,7 @@ import re
 from qa.conversation.resolve import ARTICLE_PREFIX, FollowUp
 from qa.store import Store
 from qa.terms import TermStats
-from qa.text import MARKER, asks_for, holds_type, same_stem, terms
+from qa.text import MARKER, Asked, asks_for, holds_type, same_stem, terms
 
 # Set by hand on the dev conversations of eval/conversations.jsonl (`qa eval --conversations-only --split dev`).
 QUOTED_KEEP = 0.1  # share of P(answers) an already quoted sentence keeps when the question asks for something new
@@ -86,13 +86,13 @@ class QuoteFinder:
             for i, p in scores.items()
         }
 
-    def answers_new(self, sentence_id: int, earlier: list[str], asked: tuple[bool, ...], wanted: set[str]) -> bool:
+    def answers_new(self, sentence_id: int, earlier: list[str], asked: Asked, wanted: set[str]) -> bool:
         """Whether a sentence quoted for the `earlier` questions holds what the follow-up (asking for `asked`, with
         terms `wanted`) asks beyond them: the figure, year or date none of them asked for, and enough of its own
         terms."""
         before = [asks_for(question) for question in earlier]
-        newly = tuple(now and not any(b[k] for b in before) for k, now in enumerate(asked))
-        newly = (newly[0], False, newly[2], newly[3], False)  # a name or a place is in almost any sentence
+        newly = Asked(*(now and not any(b[k] for b in before) for k, now in enumerate(asked)))
+        newly = newly._replace(person=False, place=False)  # a name or a place is in almost any sentence
         own = wanted - set().union(*(terms(question) for question in earlier))
         if not any(newly) and not own:
             return False  # it asks nothing the earlier questions did not

@@ -1,9 +1,12 @@
-"""Dev questions with gold quotes -> the evidence ranker and the abstention decision (`qa fit`, `make fit`).
+"""Dev questions with gold quotes -> the evidence ranker, its re-ranking by the reader, and the abstention decision
+(`qa fit`, `make fit`).
 
 Every candidate sentence of a dev question is labelled by whether it overlaps a gold quote; the sentence model is a
 logistic regression over the picker's features. Its out-of-fold probabilities (grouped by question, so a question
-never scores its own sentences) feed the question model, labelled answerable or not, and its decision threshold is
-the one with the best refusal F1 (Trust-Score's F1_RG) on out-of-fold predictions. Only the dev split is read.
+never scores its own sentences) pick each question's shortlist as answering would; the trained reader scores it,
+and the re-ranking model is a regression over both scores (out of fold again). The re-ranked candidates feed the
+question model, labelled answerable or not, and its decision threshold is the one with the best refusal F1
+(Trust-Score's F1_RG) on out-of-fold predictions. Only the dev split is read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from typing import Any
 import numpy as np
 
 from qa import Assistant, Progress
-from qa.decision import DEFAULT_PATH, LinearModel, Ranker
+from qa.decision import (
+    DEFAULT_PATH,
+    RERANK_FEATURES,
+    SHORTLIST,
+    LinearModel,
+    Ranker,
+    SentenceScorer,
+    logit,
+    rerank,
+)
 from qa.errors import require
 from qa.evaluation.metrics import overlap
 from qa.evaluation.questions import Question
@@ -39,6 +51,7 @@ SIGNS = {
     "coverage_window": 1, "coverage_article": 1, "bm25": 1, "chunk_rank": 1, "focus": 1, "type_missing": -1,
     "logit1": 1, "dense_max": 1, "coverage_top": 1, "coverage_joint": 1, "focus_top": 1,
     "unknown_terms": -1, "unknown_names": -1, "type_missing_top": -1,
+    "ranker_logit": 1, "reader_logit": 1, "reader_max": 1, "reader_top": 1,
 }  # fmt: skip
 REGULARISATION = 0.5  # scikit-learn's C: smaller is simpler; few hundred positives, a dozen features
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
@@ -67,57 +80,152 @@ def collect(assistant: Assistant, questions: Sequence[Question], progress: Progr
     return found
 
 
-def fit(assistant: Assistant, questions: Sequence[Question], *, progress: Progress | None = None) -> Ranker:
-    """Fit both models on `questions` (dev only) and return the ranker to save."""
+def fit(
+    assistant: Assistant,
+    questions: Sequence[Question],
+    *,
+    reader: SentenceScorer | None = None,
+    without: Sequence[str] = (),
+    hedge_budget: float | None = None,
+    progress: Progress | None = None,
+) -> Ranker:
+    """Fit the models on `questions` (dev only) and return the ranker to save. With `reader`, the shortlist is
+    re-ranked with its scores and the decision reads them too; features named in `without` get no weight. With
+    `hedge_budget`, answers below the confident threshold (`confident_at`) are hedges."""
     linear = require("sklearn.linear_model", "pip install 'qa[eval]'")
     started = time.perf_counter()
     data = collect(assistant, questions, progress)
-    features = list(data.evidence[0][0].features) if data.evidence and data.evidence[0] else []
     names = tuple(assistant.ranker.sentence.features)
-    if tuple(features) and set(features) != set(names):
-        raise ValueError(f"candidate features {features} differ from the ranker's {names}")
+    missing = {n for group in data.evidence for e in group[:1] for n in names if n not in e.features}
+    if missing:
+        raise ValueError(f"candidates lack the ranker's features {sorted(missing)}")
     rows = [[e.features[n] for n in names] for group in data.evidence for e in group]
     labels = [label for group in data.labels for label in group]
     groups = [q for q, group in enumerate(data.evidence) for _ in group]
-    sentence = _logistic(linear, np.array(rows), np.array(labels), names)
-    out_of_fold = _out_of_fold(linear, np.array(rows), np.array(labels), np.array(groups), names)
-    question_rows, answerable, top_hits = [], [], []
+    sentence = _logistic(linear, np.array(rows), np.array(labels), names, without)
+    out_of_fold = _out_of_fold(linear, np.array(rows), np.array(labels), np.array(groups), names, without)
+    ranked, ranked_labels = [], []
+    top_hits: dict[str, list[int]] = {"ranker": [], "reranked": []}
     start = 0
     for question, group, labelled in zip(data.questions, data.evidence, data.labels, strict=True):
         scores = out_of_fold[start : start + len(group)]
         start += len(group)
+        order = sorted(range(len(group)), key=lambda k: (-scores[k], group[k].sentence_id))
+        evidence = [dataclasses.replace(group[k], score=round(float(scores[k]), 4)) for k in order]
+        if reader is not None and evidence:
+            read = reader.score(question.question, [e.text for e in evidence[:SHORTLIST]])
+            evidence = rerank(evidence, read, None)  # the reader's features; the order is the sentence model's
+        ranked.append(evidence)
+        ranked_labels.append([labelled[k] for k in order])
         if any(labelled):
-            top_hits.append(labelled[int(np.argmax(scores))])
-        ranked = sorted(
-            (dataclasses.replace(e, score=float(p)) for e, p in zip(group, scores, strict=True)),
-            key=lambda e: -e.score,
-        )
-        row = assistant.decision.question_features(question.question, ranked)
+            top_hits["ranker"].append(labelled[order[0]])
+    reranker = None
+    if reader is not None:
+        reranker, ranked, ranked_labels = _fit_rerank(linear, ranked, ranked_labels, without)
+        top_hits["reranked"] = [labels_[0] for labels_ in ranked_labels if any(labels_)]
+    question_rows, answerable = [], []
+    for question, evidence in zip(data.questions, ranked, strict=True):
+        row = assistant.decision.question_features(question.question, evidence)
         question_rows.append([row[n] for n in assistant.ranker.answerable.features])
         answerable.append(int(question.type != "unanswerable"))
     q_matrix, q_labels = np.array(question_rows), np.array(answerable)
     q_names = tuple(assistant.ranker.answerable.features)
-    decision = _logistic(linear, q_matrix, q_labels, q_names)
-    q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names)
+    decision = _logistic(linear, q_matrix, q_labels, q_names, without)
+    q_out_of_fold = _out_of_fold(linear, q_matrix, q_labels, np.arange(len(q_labels)), q_names, without)
     threshold, f1 = best_threshold(q_out_of_fold, q_labels)
+    confident = None if hedge_budget is None else confident_at(q_out_of_fold, q_labels, hedge_budget)
+    if confident is not None and confident <= threshold:
+        confident = None  # the band would be empty: no hedges
     meta = {
         "fitted_on": "dev split of eval/questions.jsonl",
         "questions": len(data.questions),
         "candidates": len(labels),
         "positive_candidates": int(sum(labels)),
         "answerable_questions": int(q_labels.sum()),
+        "reader": reader is not None,
+        "without": sorted(without),
         "out_of_fold_refusal_f1_rg": round(f1, 4),
-        "out_of_fold_top_candidate_on_gold": round(float(np.mean(top_hits)), 4) if top_hits else None,
+        **_operating_point("out_of_fold_at_threshold", q_out_of_fold, q_labels, threshold),
+        **(
+            {}
+            if confident is None
+            else _operating_point("out_of_fold_at_confident", q_out_of_fold, q_labels, confident)
+        ),
+        "hedge_budget": hedge_budget,
+        "out_of_fold_auroc_answerable": round(_auroc(q_out_of_fold, q_labels), 4),
+        "out_of_fold_top_candidate_on_gold": _mean(top_hits["reranked"] or top_hits["ranker"]),
+        "out_of_fold_top_candidate_on_gold_without_reader": _mean(top_hits["ranker"]),
         "regularisation_C": REGULARISATION,
         "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
     }
     return Ranker(
         _model(names, sentence),
-        _model(tuple(assistant.ranker.answerable.features), decision),
+        _model(q_names, decision),
         threshold,
         meta,
+        confident,
+        rerank=reranker,
     )
+
+
+def confident_at(probabilities: np.ndarray, answerable: np.ndarray, budget: float) -> float:
+    """The highest threshold whose false refusal (answerable questions below it) stays within `budget`: below it an
+    answer is a hedge, scored as an abstention."""
+    best = float(THRESHOLDS[0])
+    for threshold in THRESHOLDS:
+        refused = float(np.mean(probabilities[answerable == 1] < threshold))
+        if refused <= budget + 1e-9:
+            best = float(threshold)
+    return best
+
+
+def _operating_point(
+    name: str, probabilities: np.ndarray, answerable: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """False refusal and abstention on unanswerable questions when refusing below `threshold`."""
+    refused = probabilities < threshold
+    return {
+        f"{name}_false_refusal": round(float(np.mean(refused[answerable == 1])), 4),
+        f"{name}_abstention_unanswerable": round(float(np.mean(refused[answerable == 0])), 4),
+    }
+
+
+def _fit_rerank(
+    linear: Any, ranked: list[list[Evidence]], labels: list[list[int]], without: Sequence[str]
+) -> tuple[LinearModel, list[list[Evidence]], list[list[int]]]:
+    """The re-ranking model (fitted on the candidates the reader read), and each question's candidates re-scored
+    by it out of fold and re-sorted, with their labels in the new order."""
+    rows, flat_labels, groups, fitted_on = [], [], [], []
+    for number, (evidence, labelled) in enumerate(zip(ranked, labels, strict=True)):
+        for item, label in zip(evidence, labelled, strict=True):
+            rows.append([logit(item.features["stage1"]), logit(item.features["reader"])])
+            flat_labels.append(label)
+            groups.append(number)
+            fitted_on.append(bool(item.features["read"]))
+    matrix, targets, mask = np.array(rows), np.array(flat_labels), np.array(fitted_on)
+    model = _model(RERANK_FEATURES, _logistic(linear, matrix[mask], targets[mask], RERANK_FEATURES, without))
+    predicted = _out_of_fold(linear, matrix, targets, np.array(groups), RERANK_FEATURES, without, fit_on=mask)
+    rescored, relabelled, start = [], [], 0
+    for evidence, labelled in zip(ranked, labels, strict=True):
+        scores = predicted[start : start + len(evidence)]
+        start += len(evidence)
+        order = sorted(range(len(evidence)), key=lambda k: (-scores[k], evidence[k].sentence_id))
+        rescored.append([dataclasses.replace(evidence[k], score=round(float(scores[k]), 4)) for k in order])
+        relabelled.append([labelled[k] for k in order])
+    return model, rescored, relabelled
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def _auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    wins = (positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
+    return float(wins / (len(positives) * len(negatives)))
 
 
 def best_threshold(probabilities: np.ndarray, answerable: np.ndarray) -> tuple[float, float]:
@@ -142,13 +250,16 @@ def _on_gold(evidence: Evidence, gold: Any) -> bool:
     return evidence.source == gold.source and overlap(evidence.start, evidence.end, gold.start, gold.end) > 0
 
 
-def _logistic(linear: Any, rows: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> Any:
+def _logistic(
+    linear: Any, rows: np.ndarray, labels: np.ndarray, names: Sequence[str], without: Sequence[str] = ()
+) -> Any:
     """(mean, scale, weights, intercept) of a regression on standardised rows whose every weight points in its
-    feature's direction (SIGNS): features fitted against it are dropped, then the rest refitted."""
+    feature's direction (SIGNS): features fitted against it are dropped, then the rest refitted. Features named in
+    `without` get no weight."""
     mean, scale = rows.mean(axis=0), rows.std(axis=0)
     scale[scale < 1e-9] = 1.0
     standard = (rows - mean) / scale
-    kept = list(range(len(names)))
+    kept = [i for i, name in enumerate(names) if name not in without]
     while True:
         model = linear.LogisticRegression(C=REGULARISATION, max_iter=2000, class_weight="balanced")
         model.fit(standard[:, kept], labels)
@@ -162,18 +273,27 @@ def _logistic(linear: Any, rows: np.ndarray, labels: np.ndarray, names: Sequence
 
 
 def _out_of_fold(
-    linear: Any, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, names: Sequence[str]
+    linear: Any,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    names: Sequence[str],
+    without: Sequence[str] = (),
+    *,
+    fit_on: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each row's probability from a model fitted without its group (its question)."""
+    """Each row's probability from a model fitted without its group (its question), on the rows `fit_on` only
+    (default: all)."""
     unique = np.unique(groups)
     fold_of = {g: i % FOLDS for i, g in enumerate(np.random.default_rng(0).permutation(unique))}
     folds = np.array([fold_of[g] for g in groups])
+    usable = np.ones(len(rows), dtype=bool) if fit_on is None else fit_on
     predicted = np.zeros(len(rows))
     for fold in range(FOLDS):
-        train, test = folds != fold, folds == fold
+        train, test = (folds != fold) & usable, folds == fold
         if not test.any() or len(set(labels[train])) < 2:
             continue
-        mean, scale, weights, intercept = _logistic(linear, rows[train], labels[train], names)
+        mean, scale, weights, intercept = _logistic(linear, rows[train], labels[train], names, without)
         predicted[test] = 1 / (1 + np.exp(-(((rows[test] - mean) / scale) @ weights + intercept)))
     return predicted
 

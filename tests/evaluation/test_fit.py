@@ -1,0 +1,25 @@
+"""qa.evaluation.fit's operating points: the abstain threshold and the hedge band's upper edge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.evaluation.fit import best_threshold, confident_at
+
+
+def test_confident_threshold_keeps_false_refusal_within_the_budget() -> None:
+    answerable = np.array([1] * 10 + [0] * 10)
+    probabilities = np.array([0.30, 0.45, 0.55, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95] + [0.1] * 5 + [0.5] * 5)
+    confident = confident_at(probabilities, answerable, 0.10)
+    # one answerable question in ten may fall below it: 0.30 may, 0.45 may not
+    assert 0.30 < confident <= 0.45
+    assert np.mean(probabilities[answerable == 1] < confident) <= 0.10
+    assert confident_at(probabilities, answerable, 0.0) == pytest.approx(0.30)
+    assert confident_at(probabilities, answerable, 0.0) <= confident <= confident_at(probabilities, answerable, 0.5)
+
+
+def test_the_abstain_threshold_separates_clean_data() -> None:
+    answerable = np.array([1, 1, 1, 0, 0, 0])
+    threshold, f1 = best_threshold(np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.3]), answerable)
+    assert 0.3 < threshold <= 0.7 and f1 == pytest.approx(1.0)
