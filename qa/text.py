@@ -62,7 +62,12 @@ ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|da
 # Details a question pins down more finely than a figure or a date. A sentence on the asked topic that lacks them is
 # the near miss the product must not quote as an answer: "On what date ...?" over a sentence giving only a month,
 # "How much did X pay ...?" over one giving no amount, "How long is the road?" over one giving no length.
-ASKS_DAY = re.compile(r"\b(?:what|which|exact|exactly which|exactly what) (?:date|day)\b", re.IGNORECASE)
+ASKS_DAY = re.compile(
+    r"\b(?:what|which|exact|exactly which|exactly what|specific|precise) (?:date|day)\b|\bthe date (?:of|on|when)\b"
+    r"|\bwhen exactly\b|\bexactly when\b",
+    re.IGNORECASE,
+)
+ASKS_PERCENT = re.compile(r"\b(?:what|which) (?:percentage|per ?cent|proportion|share)\b|\bhow many per ?cent\b", re.I)
 ASKS_MONEY = re.compile(
     r"\bhow much (?:money|funding|aid)\b|\bhow much (?:did|does|do|will|would|has|have|had)\b.*\b(?:pay|paid|spen[dt]"
     r"|cost|invest|raise[ds]?|earn|receive[ds]?)\b|\b(?:price(?: tag)?|dollar value|budget|revenue|cost) (?:of|for)\b"
@@ -77,6 +82,9 @@ ASKS_MEASURE = re.compile(
 DAY = re.compile(
     r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b",
     re.IGNORECASE,
+)
+PERCENT = re.compile(
+    r"\d\s?%|\bper ?cent\b|\b(?:half|a third|two[- ]thirds|a quarter|three[- ]quarters|a fifth|a tenth)\b", re.I
 )
 MONEY = re.compile(
     r"[$€£¥]\s?\d|\b(?:us\$|usd|eur|rmb|cny|inr)\s?\d|\d[\d,.]*\s*(?:(?:million|billion|trillion|bn|m|k)\s+)?"
@@ -209,17 +217,19 @@ class Asked(NamedTuple):
     day: bool = False
     money: bool = False
     measure: bool = False
+    percent: bool = False
 
 
 def asks_for(question: str) -> Asked:
-    """Whether the question asks for a quantity, a person, a year, a date, a place, a day, an amount of money or a
-    measure."""
+    """Whether the question asks for a quantity, a person, a year, a date, a place, a day, an amount of money, a
+    measure or a percentage."""
     person = ASKS_PERSON.match(question)
     day = ASKS_DAY.search(question) is not None
     money = ASKS_MONEY.search(question) is not None
     measure = not money and ASKS_MEASURE.search(question) is not None
+    percent = ASKS_PERCENT.search(question) is not None
     return Asked(
-        number=not (money or measure) and ASKS_NUMBER.search(question) is not None,
+        number=not (money or measure or percent) and ASKS_NUMBER.search(question) is not None,
         # "Who is Wang Yi?" names its person already: any sentence about him may answer
         person=person is not None and FULL_NAME.search(question, person.end()) is None,
         year=ASKS_YEAR.search(question) is not None,
@@ -228,6 +238,7 @@ def asks_for(question: str) -> Asked:
         day=day,
         money=money,
         measure=measure,
+        percent=percent,
     )
 
 
@@ -242,6 +253,7 @@ def holds_type(asked: Asked, text: str) -> bool:
         or (asked.day and (DATE_NUMBER.search(text) is not None or DAY.search(text) is not None))
         or (asked.money and MONEY.search(text) is not None)
         or (asked.measure and MEASURE.search(text) is not None)
+        or (asked.percent and PERCENT.search(text) is not None)
     )
 
 

@@ -38,6 +38,7 @@ def test_what_a_question_asks_for() -> None:
     assert asks_for("What is the projected price tag of the highway?") == Asked(money=True)
     assert asks_for("How long is the new tunnel?") == Asked(measure=True)
     assert asks_for("How many lives did the storm cost?") == Asked(number=True)  # "cost" as a verb is no price
+    assert asks_for("What percentage of the vote did she win?") == Asked(percent=True)
 
 
 def test_holds_the_type_asked_for() -> None:
@@ -58,6 +59,10 @@ def test_holds_the_type_asked_for() -> None:
         ("How long is the new tunnel?", "The tunnel runs for 57 km.", "The tunnel has 2 tubes."),
         ("How long did the siege last?", "The siege lasted three weeks.", "The siege ended in 1995."),
         ("What is the mass of the probe?", "The probe weighs 1,800 pounds.", "The probe carries 4 instruments."),
+        ("What was the date of the vote?", "The vote was held on 3 March.", "The vote was held in March."),
+        ("When exactly did the strike begin?", "It began on Monday.", "It began in the spring of 2020."),
+        ("What percentage of voters turned out?", "Turnout was 61.5%.", "Turnout was 3 million voters."),
+        ("What share of the budget goes to schools?", "Schools get a third of it.", "Schools get 2 new buildings."),
     ],
 )
 def test_a_finer_detail_needs_that_detail(question: str, holds: str, lacks: str) -> None:
