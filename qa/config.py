@@ -77,6 +77,7 @@ class Settings:
     llm_threads: int = 2
     llm_context: int = 2048
     llm_max_tokens: int = 160
+    llm_grammar: bool = True  # hold a local model's answer to its shape: words, then [n] markers (chat_models.py)
     llm_timeout_s: float = 60.0
     llm_temperature: float = 0.0
     llm_seed: int = 0

@@ -25,7 +25,7 @@ from qa.cite import defuse_markers, make_citation
 from qa.config import Settings
 from qa.decision import abstention
 from qa.engines.base import Request
-from qa.engines.chat_models import ChatModelFactory, chat_model_factory
+from qa.engines.chat_models import ChatModelFactory, answer_format, chat_model_factory
 from qa.engines.extractive import quote_instead
 from qa.engines.registry import fallback_label
 from qa.engines.verify import Cited, premise_gaps, verify
@@ -117,7 +117,7 @@ class LLMEngine:
         pieces: list[str] = []
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        for piece in self._generate(self._answer_prompt, inputs, self.settings.llm_max_tokens):
+        for piece in self._generate(self._answer_prompt, inputs, self.settings.llm_max_tokens, answering=True):
             timings.setdefault("first_token_ms", elapsed_ms(started))
             pieces.append(piece)
             yield piece
@@ -148,7 +148,7 @@ class LLMEngine:
     def warm_up(self) -> None:
         """Load the model and read the answer prompt's fixed instructions once (llama.cpp keeps them cached)."""
         inputs = {"question": "", "context": "", "premise": ""}
-        for _ in self._generate(self._answer_prompt, inputs, 1):
+        for _ in self._generate(self._answer_prompt, inputs, 1, answering=True):
             pass
 
     def chat_model(self) -> BaseChatModel:
@@ -159,8 +159,11 @@ class LLMEngine:
             raise LLMError("The LLM engine has no chat model.")
         return self._model
 
-    def _generate(self, prompt: ChatPromptTemplate, inputs: dict[str, str], max_tokens: int) -> Iterator[str]:
-        """Stream the chain's text, stopping at `max_tokens` pieces or after settings.llm_timeout_s.
+    def _generate(
+        self, prompt: ChatPromptTemplate, inputs: dict[str, str], max_tokens: int, *, answering: bool = False
+    ) -> Iterator[str]:
+        """Stream the chain's text, stopping at `max_tokens` pieces or after settings.llm_timeout_s. An answer
+        (`answering`) is held to the answer's shape where the backend can (settings.llm_grammar, `answer_format`).
 
         A worker thread generates into a queue while it holds the model lock, so a slow reader (a client reading
         the page's stream) never keeps the model from other questions; a reader that stops early stops it.
@@ -169,7 +172,9 @@ class LLMEngine:
         stop = threading.Event()
         deadline = time.monotonic() + self.settings.llm_timeout_s
         worker = threading.Thread(
-            target=self._produce, args=(prompt, inputs, max_tokens, deadline, pieces, stop), daemon=True
+            target=self._produce,
+            args=(prompt, inputs, max_tokens, deadline, pieces, stop, answering and self.settings.llm_grammar),
+            daemon=True,
         )
         worker.start()
         try:
@@ -188,6 +193,7 @@ class LLMEngine:
         deadline: float,
         pieces: queue.SimpleQueue[str | BaseException | None],
         stop: threading.Event,
+        shaped: bool = False,
     ) -> None:
         """Generate under the lock into `pieces` (bounded by `max_tokens`), then None; an error goes in as is."""
         try:
@@ -196,7 +202,8 @@ class LLMEngine:
                     return
                 # subtle: no StrOutputParser step: closing a chain whose last step parses drains the model's stream
                 # (LangChain tees a step's input for tracing), so a reader who left kept the model writing
-                chain: Runnable[dict[str, str], BaseMessage] = prompt | self.chat_model()
+                model = answer_format(self.chat_model()) if shaped else self.chat_model()
+                chain: Runnable[dict[str, str], BaseMessage] = prompt | model
                 stream = chain.stream(inputs)
                 try:
                     for count, piece in enumerate(_guarded((chunk.text for chunk in stream), self.label), start=1):

@@ -17,6 +17,7 @@ from qa import Answer, Assistant, Quotes, Settings, answer_record
 from qa.cite import is_valid_citation, markers
 from qa.engines import make_engines
 from qa.engines.base import Request
+from qa.engines.chat_models import ANSWER_GRAMMAR, answer_format
 from qa.engines.llm import LLMEngine, chat_prompt, make_llm_engine, render_evidence, render_gaps
 from qa.errors import LLMError, ModelError
 from qa.text import count_tokens
@@ -314,6 +315,22 @@ def test_real_model_never_states_a_number_its_citations_lack_on_a_false_premise(
             quotes = " ".join(c.quote for c in answer.citations if c.marker in check.markers)
             assert _numbers(check.sentence) <= _numbers(quotes) | {"85"}, check
     assert "American troops were killed" not in answer.text
+
+
+@pytest.mark.slow
+def test_real_model_writes_words_before_its_markers(llm_assistant):
+    """ANSWER_GRAMMAR holds the local model's draft to its shape: words first, then one to three markers."""
+    pieces = [p for p in llm_assistant.stream("Which Chinese state-run outlet interviewed Latif Pedram?", engine="llm")]
+    draft = "".join(p for p in pieces if isinstance(p, str))
+    assert re.fullmatch(r"[^\[\n]{3,300}(\[[1-9]\]){1,3}", draft), draft
+    assert isinstance(pieces[-1], Answer) and not pieces[-1].abstained
+
+
+def test_the_answer_grammar_compiles_and_binds_only_to_llama_cpp():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    assert llama_cpp.LlamaGrammar.from_string(ANSWER_GRAMMAR, verbose=False) is not None
+    model = fake("anything [1]")
+    assert answer_format(model) is model  # a server or a fake takes no GBNF grammar
 
 
 # --- the model lock: held while generating, never while a reader is slow (fast: fakes on the tiny corpus) -------
