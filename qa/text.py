@@ -69,18 +69,21 @@ ASKS_DAY = re.compile(
 )
 ASKS_PERCENT = re.compile(r"\b(?:what|which) (?:percentage|per ?cent|proportion|share)\b|\bhow many per ?cent\b", re.I)
 ASKS_MONEY = re.compile(
-    r"\bhow much (?:money|funding|aid)\b|\bhow much (?:did|does|do|will|would|has|have|had)\b.*\b(?:pay|paid|spen[dt]"
-    r"|cost|invest|raise[ds]?|earn|receive[ds]?)\b|\b(?:price(?: tag)?|dollar value|budget|revenue|cost) (?:of|for)\b"
+    r"\bhow much money\b|\bhow much (?:did|does|do|will|would|has|have|had)\b.*\b(?:pay|paid|spen[dt]|cost|invest)\b"
+    r"|\b(?:price(?: tag)?|dollar value|budget|revenue|cost) (?:of|for)\b"
     r"|\b(?:projected|estimated|total|annual) (?:price(?: tag)?|cost|budget|revenue|value)\b",
     re.IGNORECASE,
 )
+# "How long" asks for a length or a duration, and a duration is often given as dates ("ruled from 1996 to 2001")
+ASKS_DURATION = re.compile(r"\bhow long\b", re.IGNORECASE)
 ASKS_MEASURE = re.compile(
-    r"\bhow (?:long|far|tall|high|deep|heavy|wide|fast|hot|cold)\b|\b(?:length|mass|weight|height|depth|distance|width"
+    r"\bhow (?:far|tall|high|deep|heavy|wide|fast|hot|cold)\b|\b(?:length|mass|weight|height|depth|distance|width"
     r"|speed|temperatures?|area|duration) (?:of|did|does|was|were|is|are|will)\b",
     re.IGNORECASE,
 )
 DAY = re.compile(
-    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b",
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)\b",
     re.IGNORECASE,
 )
 PERCENT = re.compile(
@@ -218,18 +221,20 @@ class Asked(NamedTuple):
     money: bool = False
     measure: bool = False
     percent: bool = False
+    duration: bool = False
 
 
 def asks_for(question: str) -> Asked:
     """Whether the question asks for a quantity, a person, a year, a date, a place, a day, an amount of money, a
-    measure or a percentage."""
+    measure, a percentage or a duration."""
     person = ASKS_PERSON.match(question)
     day = ASKS_DAY.search(question) is not None
     money = ASKS_MONEY.search(question) is not None
     measure = not money and ASKS_MEASURE.search(question) is not None
     percent = ASKS_PERCENT.search(question) is not None
+    duration = not (money or measure) and ASKS_DURATION.search(question) is not None
     return Asked(
-        number=not (money or measure or percent) and ASKS_NUMBER.search(question) is not None,
+        number=not (money or measure or percent or duration) and ASKS_NUMBER.search(question) is not None,
         # "Who is Wang Yi?" names its person already: any sentence about him may answer
         person=person is not None and FULL_NAME.search(question, person.end()) is None,
         year=ASKS_YEAR.search(question) is not None,
@@ -239,6 +244,7 @@ def asks_for(question: str) -> Asked:
         money=money,
         measure=measure,
         percent=percent,
+        duration=duration,
     )
 
 
@@ -254,6 +260,7 @@ def holds_type(asked: Asked, text: str) -> bool:
         or (asked.money and MONEY.search(text) is not None)
         or (asked.measure and MEASURE.search(text) is not None)
         or (asked.percent and PERCENT.search(text) is not None)
+        or (asked.duration and (MEASURE.search(text) is not None or YEAR.search(text) is not None))
     )
 
 

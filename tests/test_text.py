@@ -36,7 +36,9 @@ def test_what_a_question_asks_for() -> None:
     assert asks_for("On what date did the ferry sink?") == Asked(day=True)
     assert asks_for("How much did the city pay for the bridge?") == Asked(money=True)
     assert asks_for("What is the projected price tag of the highway?") == Asked(money=True)
-    assert asks_for("How long is the new tunnel?") == Asked(measure=True)
+    assert asks_for("How long is the new tunnel?") == Asked(duration=True)
+    assert asks_for("What is the length of the new tunnel?") == Asked(measure=True)
+    assert asks_for("How much aid did the city send?") == Asked(number=True)  # aid is counted in tons as often
     assert asks_for("How many lives did the storm cost?") == Asked(number=True)  # "cost" as a verb is no price
     assert asks_for("What percentage of the vote did she win?") == Asked(percent=True)
 
@@ -57,7 +59,10 @@ def test_holds_the_type_asked_for() -> None:
         ("How much did the city pay for the bridge?", "It paid $4.5 million.", "It paid for 3 new bridges."),
         ("What was the total cost of the dam?", "The dam cost 2 billion yuan.", "The dam has 12 turbines."),
         ("How long is the new tunnel?", "The tunnel runs for 57 km.", "The tunnel has 2 tubes."),
-        ("How long did the siege last?", "The siege lasted three weeks.", "The siege ended in 1995."),
+        ("What is the length of the tunnel?", "The tunnel runs for 57 km.", "The tunnel opened in 2016."),
+        ("How long did the siege last?", "The siege lasted three weeks.", "The siege ended quickly."),
+        ("How long did the regime rule?", "It ruled from 1996 to 2001.", "It ruled with an iron fist."),
+        ("On what day did the talks end?", "The talks ended on the 26th.", "The talks ended in August."),
         ("What is the mass of the probe?", "The probe weighs 1,800 pounds.", "The probe carries 4 instruments."),
         ("What was the date of the vote?", "The vote was held on 3 March.", "The vote was held in March."),
         ("When exactly did the strike begin?", "It began on Monday.", "It began in the spring of 2020."),
