@@ -23,8 +23,12 @@ DEADLINE_S = 90  # the workers stop by themselves even if the re-indexer dies
 
 
 def versions(corpus: Path) -> dict[str, dict[str, str]]:
-    """Two versions of the corpus: B moves every offset of two articles and changes their numbers."""
-    a = {p.name: p.read_text(encoding="utf-8") for p in corpus.iterdir()}
+    """Two versions of the corpus: B moves every offset of two articles and changes their numbers.
+
+    Read and written byte-exact: lake.txt has CRLF line ends, and a newline-translated copy would be a third version
+    (every offset after a line end moved) that the first build quotes before the re-indexer's first write lands.
+    """
+    a = {p.name: p.read_bytes().decode("utf-8") for p in corpus.iterdir()}
     b = dict(a)
     b["lake.txt"] = "Update: new census.\n\n" + a["lake.txt"].replace("100,000", "120,000")
     b["volcano.txt"] = "Correction.\n\n" + a["volcano.txt"].replace("12,000", "15,000")
@@ -52,7 +56,7 @@ def reindexer(settings: Settings, texts: dict[str, dict[str, str]], stop: str) -
     try:
         for number in range(REBUILDS):
             for name, text in texts["B" if number % 2 == 0 else "A"].items():
-                (settings.corpus_dir / name).write_text(text, encoding="utf-8")
+                (settings.corpus_dir / name).write_bytes(text.encode("utf-8"))
             build_store(settings, embedder=HashEmbeddings())
             time.sleep(0.3)
     finally:
