@@ -20,13 +20,14 @@ from qa.embed import SentenceEmbedder
 from qa.engines import AUTO, FALLBACK, Engine, Request, Rewriter, choose, make_engines
 from qa.engines.extractive import evidence_quotes, hedge, quote_instead
 from qa.errors import InvalidQuestion, LLMError, QAError
-from qa.evidence import EvidencePicker
+from qa.evidence import EvidencePicker, select
 from qa.originals import original_file, page_image
 from qa.question import clean_question, smalltalk_reply
 from qa.ranker import Ranker
 from qa.retrieve import HybridRetriever
 from qa.store import Store, check_owner, open_store
 from qa.terms import TermStats
+from qa.text import asks_for
 from qa.types import Answer, Citation, Document, Evidence, Passage, Progress, Quotes, elapsed_ms, final_answer
 
 logger = logging.getLogger(__name__)
@@ -206,13 +207,11 @@ class Assistant:
             follow_up=follow_up,
             timings=reading,
         )
-        selected = pipeline.picker.select(
-            query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor
-        )
+        selected = select(query, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor)
         request = Request(
             follow_up.standalone,
             evidence,
-            pipeline.decision.judge(query, evidence),
+            pipeline.decision.judge(query, evidence, asked=asks_for(follow_up.question)),
             tuple(pipeline.retriever.passages(retrieval)),
             documents,
             selected,

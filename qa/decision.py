@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qa.config import Settings
-from qa.evidence import RERANK_FEATURES, SENTENCE_FEATURES, SHORTLIST, SentenceScorer, rerank
+from qa.evidence import RERANK_FEATURES, SENTENCE_FEATURES, SHORTLIST, SentenceScorer, rerank, select
 from qa.ranker import DEFAULT_PATH, LinearModel, Ranker, logit
 from qa.reader import DEFAULT_READER, Reader
 from qa.terms import TermStats
-from qa.text import FULL_NAME, WORD, asks_for, capitalised_words, holds_type, stem, terms
+from qa.text import FULL_NAME, WORD, Asked, asks_for, capitalised_words, holds_type, stem, terms
 from qa.types import Answer, Citation, Evidence, Passage, SentenceCheck, Verdict
 
 QUESTION_FEATURES = (
@@ -84,14 +84,18 @@ class Decision:
         self.ranker = ranker
         self.settings = settings
 
-    def judge(self, question: str, evidence: list[Evidence]) -> Verdict:
-        """Whether `evidence` answers `question`: P(answerable) from the decision model against its threshold."""
+    def judge(self, question: str, evidence: list[Evidence], *, asked: Asked | None = None) -> Verdict:
+        """Whether `evidence` answers `question`: P(answerable) from the decision model against its threshold.
+
+        `asked`: what the question asks for when `question` is a follow-up's query (the question as asked, not the
+        earlier questions it carries, says what kind of thing is wanted now); by default `asks_for(question)`.
+        """
         if not evidence:
             return Verdict(False, "no citable sentence was retrieved", 0.0)
         strangers = self.unknown_full_names(question)
         if strangers:
             return Verdict(False, f"the question asks about {', '.join(strangers)}, whom no article mentions", 0.0)
-        row = self.question_features(question, evidence)
+        row = self.question_features(question, evidence, asked=asked)
         probability = float(self.ranker.answerable.probabilities([row])[0])
         threshold = self.threshold
         confident = self.confident
@@ -116,7 +120,9 @@ class Decision:
         override = self.settings.confident_threshold
         return self.ranker.confident if override is None else override
 
-    def question_features(self, question: str, evidence: list[Evidence]) -> dict[str, float]:
+    def question_features(
+        self, question: str, evidence: list[Evidence], *, asked: Asked | None = None
+    ) -> dict[str, float]:
         """The row the decision model reads: the best candidates' scores and what the question asks for."""
         stats = self.stats
         wanted = terms(question)
@@ -128,8 +134,11 @@ class Decision:
         )
         weights = {t: stats.weight(t) for t in wanted}
         unknown = sum(w for t, w in weights.items() if t not in stats.idf) / sum(weights.values()) if weights else 1.0
-        asked = asks_for(question)
-        found = any(holds_type(asked, e.text) for e in top) if any(asked) else False
+        asked = asks_for(question) if asked is None else asked
+        # the kind of thing asked for, in the sentences the answer would quote: a near miss is most often the right
+        # topic without the asked detail ("How many diplomats …?" over a sentence that says diplomats were sent)
+        quoted = select(question, evidence, limit=self.settings.evidence_sentences, floor=self.settings.quote_floor)
+        found = any(holds_type(asked, e.text) for e in quoted) if any(asked) else False
         read = [e.features["reader"] for e in evidence if e.features.get("read")]
         return {
             "logit1": logit(evidence[0].score),

@@ -167,25 +167,6 @@ class EvidencePicker:
             for e in scored
         ]
 
-    def select(self, question: str, evidence: list[Evidence], *, limit: int, floor: float) -> list[Evidence]:
-        """The sentences that answer, best first: the top one, then the next ones likely enough to answer too
-        (multi-part questions need one per part), and one from another article when the question compares."""
-        if not evidence:
-            return []
-        chosen = [evidence[0]] + [e for e in evidence[1:limit] if e.score >= floor]
-        if compares(question) and len({e.source for e in chosen}) == 1:
-            other = next(
-                (
-                    e
-                    for e in evidence[1:]
-                    if e.source != chosen[0].source and e.score >= OTHER_ARTICLE * chosen[0].score
-                ),
-                None,
-            )
-            if other is not None:
-                chosen = [*chosen[: limit - 1], other]
-        return chosen
-
     def _features(self, question: str, retrieval: Retrieval, candidates: list[int]) -> list[dict[str, float]]:
         index = self.index
         wanted = terms(question)
@@ -257,3 +238,19 @@ class EvidencePicker:
         count = min(2 * self.settings.fetch_k, len(self.index.sentences))
         ids.update(dict.fromkeys(self.index.search("sentences", retrieval.query_vector, count)))
         return [i for i in ids if self._citable(i)]
+
+
+def select(question: str, evidence: Sequence[Evidence], *, limit: int, floor: float) -> list[Evidence]:
+    """The sentences that answer, best first: the top one, then the next ones likely enough to answer too
+    (multi-part questions need one per part), and one from another article when the question compares."""
+    if not evidence:
+        return []
+    chosen = [evidence[0]] + [e for e in evidence[1:limit] if e.score >= floor]
+    if compares(question) and len({e.source for e in chosen}) == 1:
+        other = next(
+            (e for e in evidence[1:] if e.source != chosen[0].source and e.score >= OTHER_ARTICLE * chosen[0].score),
+            None,
+        )
+        if other is not None:
+            chosen = [*chosen[: limit - 1], other]
+    return chosen

@@ -42,6 +42,15 @@ DATE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 QUANTITY = re.compile(r"(?<![\w.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*(?!\w)")
+# A count written in words ("deployed five sensors", "dozens of people"); "one" only when it counts ("one sensor",
+# not "one of them")
+NUMBER_WORD = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
+    r"|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?"
+    r"|billions?|dozens?|a dozen|a score of"
+    r"|(?<!no )(?<!no-)one(?!\s+(?:of|another|day|by|after|who|that|which|in)\b))\b",
+    re.IGNORECASE,
+)
 
 # Names. A full name is two or more capitalised words ("Wang Yi", "Abdul Ghani Baradar").
 FULL_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][\w’'-]+)+")
@@ -184,8 +193,8 @@ def numbers(text: str) -> set[str]:
 
 
 def has_quantity(text: str) -> bool:
-    """A number that is not a year or the day of a date ("85 people", "10,000 US dollars")."""
-    return QUANTITY.search(DATE_NUMBER.sub(" ", text)) is not None
+    """A number that is not a year or the day of a date ("85 people", "10,000 US dollars", "five sensors")."""
+    return QUANTITY.search(DATE_NUMBER.sub(" ", text)) is not None or NUMBER_WORD.search(text) is not None
 
 
 def names_someone(text: str) -> bool:

@@ -25,7 +25,8 @@ from qa.decision import (
     rerank,
 )
 from qa.errors import ModelError
-from qa.evidence import EvidencePicker
+from qa.evidence import EvidencePicker, select
+from qa.text import asks_for
 from qa.types import Evidence
 from tests.fakes import HashEmbeddings
 
@@ -127,6 +128,22 @@ def test_the_decision_compares_p_answerable_with_the_threshold_and_says_why(
     assert refused.probability == pytest.approx(1 / (1 + np.exp(4 - np.log(9))))
 
 
+def test_the_asked_kind_must_be_in_the_sentences_the_answer_quotes(decision: Decision, picker: EvidencePicker) -> None:
+    """A count in a candidate the answer will not quote does not make the question answered (the near miss
+    "How many diplomats were sent?" over a sentence saying diplomats were sent, a figure two sentences down)."""
+    question = "How many villagers left Mount Kelud?"
+    erupted, evacuated = evidence(picker, ERUPTED, EVACUATED)
+    floor = decision.settings.quote_floor
+    quoted_too = decision.question_features(question, [erupted, dataclasses.replace(evacuated, score=floor)])
+    not_quoted = decision.question_features(question, [erupted, dataclasses.replace(evacuated, score=floor / 2)])
+    assert quoted_too["type_missing_top"] == 0.0 and not_quoted["type_missing_top"] == 1.0
+    # a follow-up's query carries the earlier question ("How many …? Why did it erupt?"); what is asked now decides
+    query = f"{question} Why did it erupt?"
+    assert decision.question_features(query, [erupted])["type_missing_top"] == 1.0
+    now = asks_for("Why did it erupt?")
+    assert decision.question_features(query, [erupted], asked=now)["type_missing_top"] == 0.0
+
+
 def test_settings_can_move_the_threshold(fake_assistant: Assistant, picker: EvidencePicker) -> None:
     stats, ranker, settings = fake_assistant.decision.stats, fake_assistant.ranker, fake_assistant.settings
     always = Decision(stats, ranker, settings.replace(abstain_threshold=0.0))
@@ -140,15 +157,15 @@ def test_select_quotes_the_best_then_only_likely_ones(picker: EvidencePicker) ->
     best, likely, unlikely = evidence(picker, EVACUATED, ERUPTED, SEALS)
     likely = dataclasses.replace(likely, score=0.8)
     unlikely = dataclasses.replace(unlikely, score=0.2)
-    chosen = picker.select("How many villagers fled?", [best, likely, unlikely], limit=3, floor=0.7)
+    chosen = select("How many villagers fled?", [best, likely, unlikely], limit=3, floor=0.7)
     assert chosen == [best, likely]
-    assert picker.select("How many villagers fled?", [best, likely, unlikely], limit=1, floor=0.0) == [best]
+    assert select("How many villagers fled?", [best, likely, unlikely], limit=1, floor=0.0) == [best]
 
 
 def test_a_comparison_quotes_a_second_article(picker: EvidencePicker) -> None:
     volcano, same_article, chess = evidence(picker, EVACUATED, ERUPTED, FINAL)
     ranked = [volcano, dataclasses.replace(same_article, score=0.5), dataclasses.replace(chess, score=0.4)]
-    chosen = picker.select("How do the volcano and chess reports differ?", ranked, limit=2, floor=0.95)
+    chosen = select("How do the volcano and chess reports differ?", ranked, limit=2, floor=0.95)
     assert [e.source for e in chosen] == [volcano.source, chess.source]
 
 

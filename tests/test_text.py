@@ -78,6 +78,11 @@ def test_a_finer_detail_needs_that_detail(question: str, holds: str, lacks: str)
 def test_numbers_quantities_and_names() -> None:
     assert numbers("10,000 US dollars and 85 people [3]") == {"10000", "85"}  # the marker is no figure
     assert has_quantity("killed 85 people") and not has_quantity("in 2021") and not has_quantity("on August 26")
+    # counts in words count; "one" only when it counts something
+    assert (
+        has_quantity("deployed five sensors") and has_quantity("Dozens of people fled") and has_quantity("one sensor")
+    )
+    assert not has_quantity("one of the men said") and not has_quantity("no one knew")
     assert names_someone("Talks with Wang Yi were held.") and not names_someone("The Taliban met.")
     assert capitalised_words("The Taliban met Wang Yi in Tianjin.") == ["Taliban", "Wang", "Yi", "Tianjin"]
 
