@@ -84,12 +84,19 @@ ASKS_MONEY = re.compile(
     re.IGNORECASE,
 )
 # "How long" asks for a length or a duration, and a duration is often given as dates ("ruled from 1996 to 2001")
-ASKS_DURATION = re.compile(r"\bhow long\b", re.IGNORECASE)
-ASKS_MEASURE = re.compile(
-    r"\bhow (?:far|tall|high|deep|heavy|wide|fast|hot|cold)\b|\b(?:length|mass|weight|height|depth|distance|width"
-    r"|speed|temperatures?|area|duration) (?:of|did|does|was|were|is|are|will)\b",
-    re.IGNORECASE,
-)
+ASKS_DURATION = re.compile(r"\bhow long\b|\bduration (?:of|did|does|was|were|is|are|will)\b", re.IGNORECASE)
+# A measure is asked in one dimension: "What is the mass of …?" is not answered by "5 feet tall", nor "What
+# temperatures did it record?" by "reaching 3 feet".
+_VERB = r" (?:of|did|does|was|were|is|are|will)\b"
+ASKS_MEASURE = {
+    "length": re.compile(
+        rf"\bhow (?:far|tall|high|deep|wide)\b|\b(?:length|height|depth|distance|width|altitude|diameter){_VERB}", re.I
+    ),
+    "mass": re.compile(rf"\bhow heavy\b|\b(?:mass|weight){_VERB}", re.IGNORECASE),
+    "speed": re.compile(rf"\bhow fast\b|\b(?:speed|velocity){_VERB}", re.IGNORECASE),
+    "temperature": re.compile(rf"\bhow (?:hot|cold)\b|\btemperatures?{_VERB}", re.IGNORECASE),
+    "area": re.compile(rf"\barea{_VERB}", re.IGNORECASE),
+}
 DAY = re.compile(
     r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b"
     r"|\b\d{1,2}(?:st|nd|rd|th)\b",
@@ -103,13 +110,25 @@ MONEY = re.compile(
     r"(?:us\s+)?(?:dollars?|usd|yuan|renminbi|euros?|pounds|sterling|rupees|afghanis|yen|roubles|rubles)\b",
     re.IGNORECASE,
 )
-UNIT = (
-    r"(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|cm|mm|feet|foot|ft|inch(?:es)?|yards?|kg|kilograms?|grams?|g"
-    r"|tons?|tonnes?|pounds|lbs?|degrees?|°|kelvin|mph|km/h|knots?|seconds?|minutes?|hours?|days?|weeks?|months?"
-    r"|years?|decades?|centur(?:y|ies)|acres?|hectares?|square|cubic|liters?|litres?|gallons?)"
-)
+UNITS = {  # per dimension; "pounds" is also a force and a currency, which only makes the check lenient
+    "length": r"km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|cm|mm|feet|foot|ft|inch(?:es)?|yards?",
+    "mass": r"kg|kilograms?|grams?|g|tons?|tonnes?|pounds|lbs?|ounces?|oz",
+    "speed": r"mph|km/h|kph|knots?|(?:miles|kilomet(?:er|re)s|met(?:er|re)s) (?:per|an|a) (?:hour|second)|m/s|mach",
+    "temperature": r"degrees?|°|kelvin|fahrenheit|celsius",
+    "area": r"square|sq|acres?|hectares?",
+    "volume": r"liters?|litres?|gallons?|cubic",
+    "time": r"seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)",
+}
 COUNT_WORD = r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|dozens?)"
-MEASURE = re.compile(rf"\b{COUNT_WORD}(?:\s|-)?{UNIT}(?![a-z])|\d\s?°", re.IGNORECASE)
+
+
+def _measure(units: str) -> re.Pattern[str]:
+    """A count with one of `units` ("177 feet", "25,000 mph", "two weeks", "40°")."""
+    return re.compile(rf"\b{COUNT_WORD}(?:\s|-)?(?:{units})(?![a-z])", re.IGNORECASE)
+
+
+MEASURE = _measure("|".join(UNITS.values()))  # a number with any unit
+MEASURE_IN = {dimension: _measure(units) for dimension, units in UNITS.items()}
 
 # A question that compares ("How do the two articles differ ...?") wants evidence from more than one article.
 COMPARES = re.compile(r"\b(?:compare|comparison|differ|difference|different|both|each|versus|vs\.?|whereas)\b", re.I)
@@ -219,7 +238,8 @@ def capitalised_words(text: str) -> list[str]:
 
 class Asked(NamedTuple):
     """What a question asks for. `day`, `money` and `measure` pin a date or a figure down: a question that asks for
-    one of them is not answered by a sentence that holds only a month or any number."""
+    one of them is not answered by a sentence that holds only a month, any number, or a measure in another dimension.
+    Every field is falsy when not asked."""
 
     number: bool = False
     person: bool = False
@@ -228,7 +248,7 @@ class Asked(NamedTuple):
     place: bool = False
     day: bool = False
     money: bool = False
-    measure: bool = False
+    measure: str = ""  # the dimension asked for ("length", "mass", ...; `ASKS_MEASURE`), "" when none
     percent: bool = False
     duration: bool = False
 
@@ -239,7 +259,7 @@ def asks_for(question: str) -> Asked:
     person = ASKS_PERSON.match(question)
     day = ASKS_DAY.search(question) is not None
     money = ASKS_MONEY.search(question) is not None
-    measure = not money and ASKS_MEASURE.search(question) is not None
+    measure = "" if money else next((d for d, asks in ASKS_MEASURE.items() if asks.search(question)), "")
     percent = ASKS_PERCENT.search(question) is not None
     duration = not (money or measure) and ASKS_DURATION.search(question) is not None
     return Asked(
@@ -267,7 +287,7 @@ def holds_type(asked: Asked, text: str) -> bool:
         or (asked.place and bool(capitalised_words(text)))
         or (asked.day and (DATE_NUMBER.search(text) is not None or DAY.search(text) is not None))
         or (asked.money and MONEY.search(text) is not None)
-        or (asked.measure and MEASURE.search(text) is not None)
+        or (bool(asked.measure) and MEASURE_IN[asked.measure].search(text) is not None)
         or (asked.percent and PERCENT.search(text) is not None)
         or (asked.duration and (MEASURE.search(text) is not None or YEAR.search(text) is not None))
     )

@@ -37,7 +37,9 @@ def test_what_a_question_asks_for() -> None:
     assert asks_for("How much did the city pay for the bridge?") == Asked(money=True)
     assert asks_for("What is the projected price tag of the highway?") == Asked(money=True)
     assert asks_for("How long is the new tunnel?") == Asked(duration=True)
-    assert asks_for("What is the length of the new tunnel?") == Asked(measure=True)
+    assert asks_for("What is the length of the new tunnel?") == Asked(measure="length")
+    assert asks_for("How heavy is the probe?") == Asked(measure="mass")
+    assert asks_for("What was the duration of the flight?") == Asked(duration=True)
     assert asks_for("How much aid did the city send?") == Asked(number=True)  # aid is counted in tons as often
     assert asks_for("How many lives did the storm cost?") == Asked(number=True)  # "cost" as a verb is no price
     assert asks_for("What percentage of the vote did she win?") == Asked(percent=True)
@@ -64,6 +66,11 @@ def test_holds_the_type_asked_for() -> None:
         ("How long did the regime rule?", "It ruled from 1996 to 2001.", "It ruled with an iron fist."),
         ("On what day did the talks end?", "The talks ended on the 26th.", "The talks ended in August."),
         ("What is the mass of the probe?", "The probe weighs 1,800 pounds.", "The probe carries 4 instruments."),
+        # a measure in another dimension does not answer
+        ("What is the mass of the adapter?", "It weighs 2 tons.", "The adapter is 5 feet tall (1.5 meters)."),
+        ("What temperatures did the probe record?", "It read minus 40°.", "The probe reached 3 feet (1 meter)."),
+        ("How fast will Orion reenter?", "It reenters at 25,000 mph.", "It splashes down 60 miles offshore."),
+        ("How deep did the drill go?", "It reached 3 feet (1 meter).", "Drilling took 2 hours."),
         ("What was the date of the vote?", "The vote was held on 3 March.", "The vote was held in March."),
         ("When exactly did the strike begin?", "It began on Monday.", "It began in the spring of 2020."),
         ("What percentage of voters turned out?", "Turnout was 61.5%.", "Turnout was 3 million voters."),

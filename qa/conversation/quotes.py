@@ -91,7 +91,10 @@ class QuoteFinder:
         terms `wanted`) asks beyond them: the figure, year or date none of them asked for, and enough of its own
         terms."""
         before = [asks_for(question) for question in earlier]
-        newly = Asked(*(now and not any(b[k] for b in before) for k, now in enumerate(asked)))
+        # what the follow-up asks for that no earlier question did (a field asked before becomes its falsy value)
+        newly = Asked(
+            **{k: type(now)() if any(getattr(b, k) for b in before) else now for k, now in asked._asdict().items()}
+        )
         newly = newly._replace(person=False, place=False)  # a name or a place is in almost any sentence
         own = wanted - set().union(*(terms(question) for question in earlier))
         if not any(newly) and not own:
