@@ -77,6 +77,10 @@ def test_an_already_quoted_sentence_keeps_a_tenth_unless_it_holds_what_is_newly_
     # a figure and words the earlier question did not ask for, all in the quoted sentence: it may answer again
     earlier = [{"role": "user", "content": "What did officials do before dawn?"}, history[1]]
     assert finder.rescore(scores, resolve_follow_up("How many villagers?", earlier)) == scores
+    # "that evacuation" points back and "happen" adds nothing: only the newly asked kind (a date) must be there
+    assert finder.rescore(scores, resolve_follow_up("When did that evacuation happen?", earlier)) == scores
+    moved = finder.rescore(scores, resolve_follow_up("When did the evacuation order come?", earlier))
+    assert moved[evacuated] == pytest.approx(0.9 * QUOTED_KEEP)  # "order" is a new term the sentence lacks
 
 
 @pytest.mark.parametrize(

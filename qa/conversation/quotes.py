@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from qa.conversation.resolve import ARTICLE_PREFIX, FollowUp
+from qa.conversation.resolve import ARTICLE_PREFIX, POINTED_AT, FollowUp
 from qa.store import Store
 from qa.terms import TermStats
 from qa.text import MARKER, Asked, asks_for, holds_type, same_stem, terms
@@ -80,7 +80,9 @@ class QuoteFinder:
             return scores
         quoted = self.quoted(follow_up)
         asked = asks_for(follow_up.question)
-        wanted = terms(follow_up.question)
+        # "When did that meeting happen?" adds no term the answer needs: "meeting" was asked about before
+        pointing = " ".join(word for found in POINTED_AT.findall(follow_up.question) for word in found)
+        wanted = terms(follow_up.question) - terms(pointing)
         return {
             i: p * QUOTED_KEEP if i in quoted and not self.answers_new(i, quoted[i], asked, wanted) else p
             for i, p in scores.items()

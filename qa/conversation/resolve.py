@@ -80,6 +80,9 @@ REFERS_BACK = re.compile(
     r"|another|other|else|same|similar|instead|too|either)\b",
     re.IGNORECASE,
 )
+# Words of a follow-up that ask for nothing new: the noun it points back with ("that meeting", "those provinces")
+# names what an earlier turn was about, and "happen" / "occur" only ask for the when or where of it
+POINTED_AT = re.compile(r"\b(?:that|this|those|these|the same)\s+(\w+)|\b(happen(?:ed|s)?|occur(?:red|s)?)\b", re.I)
 GOES_BACK = re.compile(r"^(?:and )?(?:(?:going|coming|getting) back to|back to|returning to)\b", re.IGNORECASE)
 # A question about the earlier answer itself wants the same evidence ("which article says that?", "are you sure?").
 ABOUT_ANSWER = re.compile(
