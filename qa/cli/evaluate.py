@@ -127,6 +127,11 @@ def eval_command(
     default=None,
     help="Hedge answers below the threshold whose dev false refusal is this (e.g. 0.10); default: no hedges.",
 )
+@click.option(
+    "--calibrate-only",
+    is_flag=True,
+    help="Keep the fitted models and thresholds; only re-scale P(answerable) to the dev questions (Platt scaling).",
+)
 @click.pass_context
 def fit_command(
     ctx: click.Context,
@@ -135,6 +140,7 @@ def fit_command(
     reader: bool,
     without: tuple[str, ...],
     hedge_budget: float | None,
+    calibrate_only: bool,
 ) -> None:
     """Fit the evidence ranker, its re-ranking by the reader and the abstention decision on the dev split (gold
     quotes) and save them as JSON.
@@ -143,18 +149,25 @@ def fit_command(
     Example:
         qa fit                    # make fit; then `qa eval` to see what changed
         qa fit --no-reader --out /tmp/ranker-no-reader.json
+        qa fit --calibrate-only   # the same verdicts, a confidence that means what it says
     """
     from qa.decision import DEFAULT_READER, Reader
     from qa.evaluation import load_questions
-    from qa.evaluation.fit import fit, save
+    from qa.evaluation.fit import fit, recalibrate, save
 
     settings = settings_from(ctx, engine="extractive")
     with errors_as_click():
         dev = [q for q in load_questions(questions, settings.corpus_dir) if q.split == "dev"]
         assistant = base.load_assistant(settings)
-        scorer = Reader.shared(settings.reader_path or DEFAULT_READER) if reader else None
-        with progress_bar("Collecting candidates") as progress:
-            ranker = fit(assistant, dev, reader=scorer, without=without, hedge_budget=hedge_budget, progress=progress)
+        if calibrate_only:
+            with progress_bar("Scoring the dev questions") as progress:
+                ranker = recalibrate(assistant, dev, progress=progress)
+        else:
+            scorer = Reader.shared(settings.reader_path or DEFAULT_READER) if reader else None
+            with progress_bar("Collecting candidates") as progress:
+                ranker = fit(
+                    assistant, dev, reader=scorer, without=without, hedge_budget=hedge_budget, progress=progress
+                )
         path = save(ranker, out)
     click.echo(json.dumps(ranker.meta, indent=1))
     hedge = "" if ranker.confident is None else f", hedges below {ranker.confident:.2f}"

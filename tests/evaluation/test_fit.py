@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.evaluation.fit import best_threshold, confident_at
+from qa.evaluation.fit import best_threshold, calibrate, confident_at, expected_calibration_error
 
 
 def test_confident_threshold_keeps_false_refusal_within_the_budget() -> None:
@@ -23,3 +23,26 @@ def test_the_abstain_threshold_separates_clean_data() -> None:
     answerable = np.array([1, 1, 1, 0, 0, 0])
     threshold, f1 = best_threshold(np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.3]), answerable)
     assert 0.3 < threshold <= 0.7 and f1 == pytest.approx(1.0)
+
+
+def test_calibration_keeps_every_verdict_and_fixes_underconfidence() -> None:
+    from qa.decision import QUESTION_FEATURES, load_ranker
+
+    ranker = load_ranker()
+    rng = np.random.default_rng(0)
+    rows = [{name: float(rng.normal(m, s)) for name, m, s in zip(QUESTION_FEATURES, ranker.answerable.mean,
+                                                                 ranker.answerable.scale, strict=True)}
+            for _ in range(2000)]  # fmt: skip
+    before = ranker.answerable.probabilities(rows)
+    # underconfident on purpose: questions answerable far more often than their P(answerable) says
+    truth = 1 / (1 + np.exp(-(1.5 * np.log(before / (1 - before)) + 1.0)))
+    answerable = (rng.random(len(rows)) < truth).astype(int)
+    calibrated = calibrate(ranker, before, answerable)
+    after = calibrated.answerable.probabilities(rows)
+    assert np.array_equal(before >= ranker.threshold, after >= calibrated.threshold)  # the same verdicts
+    assert np.array_equal(np.argsort(before, kind="stable"), np.argsort(after, kind="stable"))  # the same order
+    assert expected_calibration_error(after, answerable) < expected_calibration_error(before, answerable) / 2
+    assert calibrated.meta["calibration"]["calibration_error_after"] < 0.1
+    assert calibrated.sentence == ranker.sentence  # the evidence ranker is untouched
+    with pytest.raises(ValueError, match="does not rank"):
+        calibrate(ranker, before, 1 - (before > np.median(before)).astype(int))
