@@ -43,6 +43,6 @@ def test_calibration_keeps_every_verdict_and_fixes_underconfidence() -> None:
     assert np.array_equal(np.argsort(before, kind="stable"), np.argsort(after, kind="stable"))  # the same order
     assert expected_calibration_error(after, answerable) < expected_calibration_error(before, answerable) / 2
     assert calibrated.meta["calibration"]["calibration_error_after"] < 0.1
-    assert calibrated.sentence == ranker.sentence  # the evidence ranker is untouched
+    assert calibrated.sentence.to_json() == ranker.sentence.to_json()  # the evidence ranker is untouched
     with pytest.raises(ValueError, match="does not rank"):
         calibrate(ranker, before, 1 - (before > np.median(before)).astype(int))
