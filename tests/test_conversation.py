@@ -81,6 +81,16 @@ def test_an_already_quoted_sentence_keeps_a_tenth_unless_it_holds_what_is_newly_
     assert finder.rescore(scores, resolve_follow_up("When did that evacuation happen?", earlier)) == scores
     moved = finder.rescore(scores, resolve_follow_up("When did the evacuation order come?", earlier))
     assert moved[evacuated] == pytest.approx(0.9 * QUOTED_KEEP)  # "order" is a new term the sentence lacks
+    # "On which day?": the day is the newly asked kind, not a word the sentence must hold
+    erupted = sentence_id(fake_assistant, ERUPTED)
+    told = [
+        {"role": "user", "content": "Which volcano erupted on Java?"},
+        {"role": "assistant", "content": f"{ERUPTED} [1]"},
+    ]
+    assert finder.rescore({erupted: 0.9, ash: 0.5}, resolve_follow_up("On which day?", told)) == {
+        erupted: 0.9,
+        ash: 0.5,
+    }
 
 
 @pytest.mark.parametrize(

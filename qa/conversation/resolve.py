@@ -80,9 +80,14 @@ REFERS_BACK = re.compile(
     r"|another|other|else|same|similar|instead|too|either)\b",
     re.IGNORECASE,
 )
-# Words of a follow-up that ask for nothing new: the noun it points back with ("that meeting", "those provinces")
-# names what an earlier turn was about, and "happen" / "occur" only ask for the when or where of it
-POINTED_AT = re.compile(r"\b(?:that|this|those|these|the same)\s+(\w+)|\b(happen(?:ed|s)?|occur(?:red|s)?)\b", re.I)
+# Words of a follow-up that name no term the answer must hold: the noun it points back with ("that meeting", "those
+# provinces") names what an earlier turn was about; "happen" / "occur" only ask for the when or where of it; the kind
+# of thing asked for ("On which day?", "what share") is checked as a kind (`qa.text.asks_for`), not as a word
+POINTED_AT = re.compile(
+    r"\b(?:that|this|those|these|the same)\s+(\w+)|\b(happen(?:ed|s)?|occur(?:red|s)?)\b"
+    r"|\b(?:which|what|exact|the)\s+(day|date|year|month|number|percentage|share|amount|figure)\b",
+    re.IGNORECASE,
+)
 GOES_BACK = re.compile(r"^(?:and )?(?:(?:going|coming|getting) back to|back to|returning to)\b", re.IGNORECASE)
 # A question about the earlier answer itself wants the same evidence ("which article says that?", "are you sure?").
 ABOUT_ANSWER = re.compile(
