@@ -41,6 +41,7 @@ DATE_NUMBER = re.compile(
     r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*",
     re.IGNORECASE,
 )
+CLOCK_TIME = re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am\b|pm\b)|\b\d{1,2}:\d\d\b", re.IGNORECASE)
 QUANTITY = re.compile(r"(?<![\w.])(?!(?:1[89]|20)\d\d\b)\d[\d,.]*(?!\w)")
 # A count written in words ("deployed five sensors", "dozens of people"); "one" only when it counts ("one sensor",
 # not "one of them")
@@ -212,8 +213,10 @@ def numbers(text: str) -> set[str]:
 
 
 def has_quantity(text: str) -> bool:
-    """A number that is not a year or the day of a date ("85 people", "10,000 US dollars", "five sensors")."""
-    return QUANTITY.search(DATE_NUMBER.sub(" ", text)) is not None or NUMBER_WORD.search(text) is not None
+    """A number that is not a year, the day of a date or a time of day ("85 people", "10,000 US dollars", "five
+    sensors"; not "in 2021", "Aug. 26", "at 12:30 p.m.")."""
+    plain = CLOCK_TIME.sub(" ", DATE_NUMBER.sub(" ", text))
+    return QUANTITY.search(plain) is not None or NUMBER_WORD.search(text) is not None
 
 
 def names_someone(text: str) -> bool:

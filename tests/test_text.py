@@ -90,6 +90,7 @@ def test_numbers_quantities_and_names() -> None:
         has_quantity("deployed five sensors") and has_quantity("Dozens of people fled") and has_quantity("one sensor")
     )
     assert not has_quantity("one of the men said") and not has_quantity("no one knew")
+    assert not has_quantity("a ceremony at 12:30 p.m.") and not has_quantity("at 9 am") and has_quantity("at 9 sites")
     assert names_someone("Talks with Wang Yi were held.") and not names_someone("The Taliban met.")
     assert capitalised_words("The Taliban met Wang Yi in Tianjin.") == ["Taliban", "Wang", "Yi", "Tianjin"]
 
