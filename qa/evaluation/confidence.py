@@ -46,19 +46,26 @@ def auroc(records: Sequence[Record]) -> float | None:
 
 
 def calibration_error(records: Sequence[Record], bins: int = BINS) -> float | None:
-    """Expected calibration error of P(answerable) against whether the question is answerable: the mean, weighted
-    by bin size, of |mean confidence - share answerable| over equal-width bins."""
+    """Expected calibration error of P(answerable) against whether the question is answerable
+    (`expected_calibration_error`), None without records."""
     if not records:
         return None
+    confidences = [r.confidence or 0.0 for r in records]
+    return round(expected_calibration_error(confidences, [answerable(r) for r in records], bins), 4)
+
+
+def expected_calibration_error(confidences: Sequence[float], labels: Sequence[bool | int], bins: int = BINS) -> float:
+    """The mean, weighted by bin size, of |mean confidence - share of positive labels| over equal-width bins (1.0 in
+    the last bin). `qa eval` reports it; `qa fit` calibrates against it."""
     total = 0.0
     for number in range(bins):
         low, high = number / bins, (number + 1) / bins
-        members = [r for r in records if low <= (r.confidence or 0.0) < high or (high == 1.0 and r.confidence == 1.0)]
+        members = [k for k, c in enumerate(confidences) if low <= c < high or (high == 1.0 and c == 1.0)]
         if members:
-            mean_confidence = sum(r.confidence or 0.0 for r in members) / len(members)
-            share = sum(answerable(r) for r in members) / len(members)
+            mean_confidence = sum(confidences[k] for k in members) / len(members)
+            share = sum(bool(labels[k]) for k in members) / len(members)
             total += len(members) * abs(mean_confidence - share)
-    return round(total / len(records), 4)
+    return total / len(confidences)
 
 
 def abstention_at(records: Sequence[Record], budget: float) -> float | None:

@@ -35,6 +35,7 @@ from qa.decision import (
     rerank,
 )
 from qa.errors import require
+from qa.evaluation.confidence import expected_calibration_error
 from qa.evaluation.metrics import overlap
 from qa.evaluation.questions import Question
 from qa.types import Evidence
@@ -199,9 +200,9 @@ def calibrate(ranker: Ranker, probabilities: np.ndarray, answerable: np.ndarray)
             "questions": len(answerable),
             "slope": round(slope, 4),
             "shift": round(shift, 4),
-            "calibration_error_before": round(expected_calibration_error(probabilities, answerable), 4),
+            "calibration_error_before": round(expected_calibration_error(list(probabilities), list(answerable)), 4),
             "calibration_error_after": round(
-                expected_calibration_error(np.array([moved(float(p)) for p in probabilities]), answerable), 4
+                expected_calibration_error([moved(float(p)) for p in probabilities], list(answerable)), 4
             ),
             **({"earlier": before} if before else {}),
         },
@@ -226,17 +227,6 @@ def recalibrate(assistant: Assistant, questions: Sequence[Question], progress: P
         if progress:
             progress(number, len(questions))
     return calibrate(assistant.ranker, np.array(probabilities), np.array(answerable))
-
-
-def expected_calibration_error(probabilities: np.ndarray, answerable: np.ndarray, bins: int = 10) -> float:
-    """Mean |confidence - share answerable| over equal-width bins, weighted by bin size (as `qa eval` reports)."""
-    edges = np.minimum((probabilities * bins).astype(int), bins - 1)
-    total = sum(
-        abs(float(probabilities[edges == b].mean()) - float(answerable[edges == b].mean())) * int((edges == b).sum())
-        for b in range(bins)
-        if (edges == b).any()
-    )
-    return total / len(probabilities)
 
 
 def confident_at(probabilities: np.ndarray, answerable: np.ndarray, budget: float) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.evaluation.fit import best_threshold, calibrate, confident_at, expected_calibration_error
+from qa.evaluation.confidence import expected_calibration_error
+from qa.evaluation.fit import best_threshold, calibrate, confident_at
 
 
 def test_confident_threshold_keeps_false_refusal_within_the_budget() -> None:
@@ -41,7 +42,10 @@ def test_calibration_keeps_every_verdict_and_fixes_underconfidence() -> None:
     after = calibrated.answerable.probabilities(rows)
     assert np.array_equal(before >= ranker.threshold, after >= calibrated.threshold)  # the same verdicts
     assert np.array_equal(np.argsort(before, kind="stable"), np.argsort(after, kind="stable"))  # the same order
-    assert expected_calibration_error(after, answerable) < expected_calibration_error(before, answerable) / 2
+    assert (
+        expected_calibration_error(list(after), list(answerable))
+        < expected_calibration_error(list(before), list(answerable)) / 2
+    )
     assert calibrated.meta["calibration"]["calibration_error_after"] < 0.1
     assert calibrated.sentence.to_json() == ranker.sentence.to_json()  # the evidence ranker is untouched
     with pytest.raises(ValueError, match="does not rank"):
