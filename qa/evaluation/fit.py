@@ -34,7 +34,7 @@ from qa.decision import (
     logit,
     rerank,
 )
-from qa.errors import require
+from qa.errors import EvalSetError, ModelError, require
 from qa.evaluation.confidence import expected_calibration_error
 from qa.evaluation.metrics import overlap
 from qa.evaluation.questions import Question
@@ -179,11 +179,19 @@ def calibrate(ranker: Ranker, probabilities: np.ndarray, answerable: np.ndarray)
     to users means what it says. The sign-constrained, regularised fit is ranked well but underconfident: most
     answerable questions scored 0.5-0.7."""
     linear = require("sklearn.linear_model", "pip install 'qa[eval]'")
+    if len(set(answerable.tolist())) < 2:
+        raise EvalSetError(
+            "Calibration needs answerable and unanswerable dev questions; the question set has only one kind: "
+            "add the other kind to its dev split."
+        )
     logits = np.array([logit(float(p)) for p in probabilities]).reshape(-1, 1)
     platt = linear.LogisticRegression(C=CALIBRATION_C).fit(logits, answerable.astype(int))
     slope, shift = float(platt.coef_[0][0]), float(platt.intercept_[0])
     if slope <= 0:
-        raise ValueError(f"P(answerable) does not rank the dev questions (calibration slope {slope:.3f}): refit")
+        raise ModelError(
+            f"P(answerable) does not rank the dev questions (calibration slope {slope:.3f}), so it cannot be "
+            "calibrated: refit the models with `qa fit`."
+        )
     model = ranker.answerable
 
     def moved(threshold: float) -> float:

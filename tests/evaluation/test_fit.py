@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qa.errors import EvalSetError, ModelError
 from qa.evaluation.confidence import expected_calibration_error
 from qa.evaluation.fit import best_threshold, calibrate, confident_at
 
@@ -48,5 +49,7 @@ def test_calibration_keeps_every_verdict_and_fixes_underconfidence() -> None:
     )
     assert calibrated.meta["calibration"]["calibration_error_after"] < 0.1
     assert calibrated.sentence.to_json() == ranker.sentence.to_json()  # the evidence ranker is untouched
-    with pytest.raises(ValueError, match="does not rank"):
+    with pytest.raises(ModelError, match="does not rank"):
         calibrate(ranker, before, 1 - (before > np.median(before)).astype(int))
+    with pytest.raises(EvalSetError, match="only one kind"):
+        calibrate(ranker, before, np.ones(len(before), dtype=int))
