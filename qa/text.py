@@ -67,7 +67,13 @@ ASKS_NUMBER = re.compile(
 ASKS_PERSON = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 ASKS_YEAR = re.compile(r"\b(?:what|which|in what) year\b", re.IGNORECASE)
 ASKS_PLACE = re.compile(r"^\s*where\b|\b(?:in|to|from) (?:which|what) (?:city|country|province|place|town)\b", re.I)
-ASKS_DATE = re.compile(r"\b(?:when|what (?:year|date|day|month)|which (?:year|date|day|month))\b", re.IGNORECASE)
+# "When …?" asks for a time; "What happened when the Taliban reached Kabul?" does not ("when" joins a clause there)
+ASKS_DATE = re.compile(
+    r"^\W*(?:(?:and|but|so|then)\s+)?when\b|\b(?:since|until) when\b"
+    r"|\bwhen\s+(?:did|does|do|was|were|is|are|will|would|has|have|had|can|could|exactly)\b"
+    r"|\b(?:what|which) (?:year|date|day|month)\b",
+    re.IGNORECASE,
+)
 
 # Details a question pins down more finely than a figure or a date. A sentence on the asked topic that lacks them is
 # the near miss the product must not quote as an answer: "On what date ...?" over a sentence giving only a month,
@@ -101,6 +107,12 @@ ASKS_MEASURE = {
 DAY = re.compile(
     r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow)\b|\b\d{4}-\d\d-\d\d\b"
     r"|\b\d{1,2}(?:st|nd|rd|th)\b",
+    re.IGNORECASE,
+)
+# A time a news sentence gives without a digit or a month: "on Sunday", "earlier this month", "two weeks ago"
+WHEN_IN_WORDS = re.compile(
+    r"\b(?:last|this|next|earlier this|later this|the previous|the following)\s+(?:week|month|year|weekend|spring"
+    r"|summer|autumn|fall|winter)\b|\b(?:weeks?|months?|years?|days?|decades?)\s+ago\b",
     re.IGNORECASE,
 )
 PERCENT = re.compile(
@@ -270,7 +282,7 @@ def asks_for(question: str) -> Asked:
         # "Who is Wang Yi?" names its person already: any sentence about him may answer
         person=person is not None and FULL_NAME.search(question, person.end()) is None,
         year=ASKS_YEAR.search(question) is not None,
-        date=not day and ASKS_DATE.search(question) is not None,
+        date=not day and ASKS_YEAR.search(question) is None and ASKS_DATE.search(question) is not None,
         place=ASKS_PLACE.search(question) is not None,
         day=day,
         money=money,
@@ -286,7 +298,7 @@ def holds_type(asked: Asked, text: str) -> bool:
         (asked.number and has_quantity(text))
         or (asked.person and names_someone(text))
         or (asked.year and YEAR.search(text) is not None)
-        or (asked.date and (DIGIT.search(text) is not None or MONTH.search(text) is not None))
+        or (asked.date and any(p.search(text) is not None for p in (DIGIT, MONTH, DAY, WHEN_IN_WORDS)))
         or (asked.place and bool(capitalised_words(text)))
         or (asked.day and (DATE_NUMBER.search(text) is not None or DAY.search(text) is not None))
         or (asked.money and MONEY.search(text) is not None)

@@ -30,8 +30,10 @@ def test_what_a_question_asks_for() -> None:
     assert asks_for("How many villagers fled?") == Asked(number=True)
     assert asks_for("Who won the final?") == Asked(person=True)
     assert asks_for("Who is Li Wei?") == Asked()  # names its person already
-    assert asks_for("In what year did it erupt?") == Asked(year=True, date=True)
+    assert asks_for("In what year did it erupt?") == Asked(year=True)  # a year, not any date
     assert asks_for("Where did ash fall?") == Asked(place=True)
+    assert asks_for("And when was that?") == Asked(date=True)
+    assert asks_for("What happened to him when the Taliban reached the capital?") == Asked()  # "when" joins a clause
     # a finer detail replaces the coarse kind it refines
     assert asks_for("On what date did the ferry sink?") == Asked(day=True)
     assert asks_for("How much did the city pay for the bridge?") == Asked(money=True)
@@ -49,6 +51,11 @@ def test_holds_the_type_asked_for() -> None:
     assert holds_type(asks_for("How many villagers fled?"), "Officials said 12,000 villagers left.")
     assert not holds_type(asks_for("How many villagers fled?"), "Villagers left in 2021.")  # a year is no count
     assert holds_type(asks_for("When did it erupt?"), "It erupted on Thursday, 13 February.")
+    # a when-question is answered by a weekday or a time in words as well as by a date
+    assert holds_type(asks_for("When did he flee?"), "He fled the country on Sunday.")
+    assert holds_type(asks_for("When did the talks start?"), "The talks started earlier this month.")
+    assert holds_type(asks_for("When did it close?"), "It closed two weeks ago.")
+    assert not holds_type(asks_for("When did it close?"), "It closed after a long debate.")
     assert holds_type(asks_for("Who won the final?"), "The winner was Ana Ruiz of Spain.")
     assert not holds_type(asks_for("Who won the final?"), "The final was drawn.")
 
