@@ -232,11 +232,14 @@ def has_quantity(text: str) -> bool:
 
 
 def names_someone(text: str) -> bool:
-    """Whether `text` holds a full name that does not start at its first word.
+    """Whether `text` holds a full name ("Wang Yi", "Abdul Ghani Baradar").
 
-    subtle: a sentence's first word is capitalised anyway, so "The Taliban" is no name; search from the second
-    character (a name right after an opening quote still counts).
+    subtle: a sentence's first word is capitalised anyway, so "The Taliban" is no name: a name at the very start
+    counts only when its first word is not a common opener ("Leo Timm covers China" names him; "In Kabul" does not).
     """
+    first = FULL_NAME.match(text)
+    if first is not None and WORD.findall(first.group(0))[0].lower() not in COMMON_CAPITALS:
+        return True
     return FULL_NAME.search(text, 1) is not None
 
 

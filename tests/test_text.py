@@ -99,6 +99,7 @@ def test_numbers_quantities_and_names() -> None:
     assert not has_quantity("one of the men said") and not has_quantity("no one knew")
     assert not has_quantity("a ceremony at 12:30 p.m.") and not has_quantity("at 9 am") and has_quantity("at 9 sites")
     assert names_someone("Talks with Wang Yi were held.") and not names_someone("The Taliban met.")
+    assert names_someone("Leo Timm covers China-related news.") and not names_someone("In Kabul, crowds gathered.")
     assert capitalised_words("The Taliban met Wang Yi in Tianjin.") == ["Taliban", "Wang", "Yi", "Tianjin"]
 
 
